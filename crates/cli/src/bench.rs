@@ -1,0 +1,130 @@
+//! `medlake bench`: simulator and sync throughput in rows per second, with peak memory.
+//! Figures, not pass/fail: the README keeps the latest ones.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+
+use crate::config::Config;
+use crate::simulate_cmd::{self, SimulationPlan};
+use crate::sync_cmd::{self, Handles, SyncArgs, SyncPart};
+
+/// Benchmark settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Scale factor (1 = 100,000 consultations a day).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Folder to work in (default: a temporary folder, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+struct Figure {
+    what: &'static str,
+    rows: u64,
+    seconds: f64,
+    peak_rss: u64,
+}
+
+/// Peak resident memory of this process so far (VmHWM), in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: &BenchArgs) -> Result<()> {
+    let temp = tempfile::tempdir().context("creating a temporary folder")?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut config = Config::defaults_in(&dir);
+    config.simulate.scale = args.scale;
+    config.simulate.start = NaiveDate::from_ymd_opt(2026, 1, 5).context("start day")?;
+    let day = config.simulate.start;
+    println!(
+        "medlake bench: scale {} (one day, {}), in {}",
+        args.scale,
+        day,
+        dir.display()
+    );
+    let mut figures = Vec::new();
+
+    let started = Instant::now();
+    let plan = SimulationPlan::from_config(&config, 1);
+    let sim = simulate_cmd::simulate(&config.business.url, &plan, false).await?;
+    figures.push(Figure {
+        what: "simulate: population + 1 day into SQLite (rows inserted + updated)",
+        rows: sim.rows_written,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss: peak_rss_bytes(),
+    });
+
+    let handles = Handles::open(&config)?;
+    for (part, what) in [
+        (SyncPart::Full, "full sync: master snapshots SQLite -> lake"),
+        (
+            SyncPart::Inc,
+            "incremental sync: change records SQLite -> lake",
+        ),
+    ] {
+        let started = Instant::now();
+        let args = SyncArgs {
+            day: Some(day),
+            only: Some(part),
+            no_reconcile: true,
+            ..Default::default()
+        };
+        let outcome = sync_cmd::run(&handles, &config, &args, false).await?;
+        figures.push(Figure {
+            what,
+            rows: outcome.reports.iter().map(|r| r.rows).sum(),
+            seconds: started.elapsed().as_secs_f64(),
+            peak_rss: peak_rss_bytes(),
+        });
+    }
+
+    println!("\n| step | rows | seconds | rows/s | peak RSS so far |");
+    println!("|---|---:|---:|---:|---:|");
+    for f in &figures {
+        println!(
+            "| {} | {} | {:.2} | {:.0} | {} |",
+            f.what,
+            f.rows,
+            f.seconds,
+            f.rows as f64 / f.seconds.max(1e-9),
+            crate::report::human_bytes(f.peak_rss)
+        );
+    }
+    println!(
+        "\nmachine: {} cores, {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |s| s.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string())
+            )
+            .unwrap_or_else(|| "unknown CPU".into())
+    );
+    Ok(())
+}

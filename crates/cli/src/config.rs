@@ -1,0 +1,246 @@
+//! The one config loader: built-in defaults, then a TOML file, then `MEDLAKE_*` variables.
+//!
+//! Every setting `section.key` can be overridden by the environment variable
+//! `MEDLAKE_SECTION_KEY` (e.g. `MEDLAKE_BUSINESS_URL`, `MEDLAKE_SYNC_PARALLELISM`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// medlake's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The business database.
+    pub business: BusinessConfig,
+    /// The lake.
+    pub lake: LakeConfig,
+    /// The catalog database.
+    pub catalog: CatalogConfig,
+    /// The simulator.
+    pub simulate: SimulateConfig,
+    /// Ingestion.
+    pub sync: SyncConfig,
+}
+
+/// Where the business database is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessConfig {
+    /// `sqlite://PATH` (default) or `mysql://USER:PASSWORD@HOST:PORT/DB`.
+    pub url: String,
+}
+
+/// Where the lake is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeConfig {
+    /// A folder, or an object store URL (`s3://bucket/prefix`).
+    pub url: String,
+    /// Storage options for object stores (e.g. `AWS_ENDPOINT_URL`, `AWS_REGION`).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Where the catalog is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// SQLite file of the catalog.
+    pub path: PathBuf,
+}
+
+/// Simulator defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateConfig {
+    /// Random seed.
+    pub seed: u64,
+    /// Scale factor: 1 = 100,000 consultations a day.
+    pub scale: f64,
+    /// First simulated business day.
+    pub start: chrono::NaiveDate,
+}
+
+/// Ingestion settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Chunks read in parallel in a full snapshot.
+    pub parallelism: usize,
+    /// Ids per snapshot chunk.
+    pub chunk_ids: i64,
+    /// Rows per incremental batch (one lake commit each).
+    pub batch_rows: usize,
+}
+
+impl Config {
+    /// Defaults that keep everything under `data_dir`.
+    pub fn defaults_in(data_dir: &Path) -> Config {
+        Config {
+            business: BusinessConfig {
+                url: format!("sqlite://{}", data_dir.join("business.db").display()),
+            },
+            lake: LakeConfig {
+                url: data_dir.join("lake").display().to_string(),
+                options: BTreeMap::new(),
+            },
+            catalog: CatalogConfig {
+                path: data_dir.join("catalog.db"),
+            },
+            simulate: SimulateConfig {
+                seed: 42,
+                scale: 0.01,
+                start: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+            },
+            sync: SyncConfig {
+                parallelism: 4,
+                chunk_ids: 50_000,
+                batch_rows: 200_000,
+            },
+        }
+    }
+
+    /// Loads defaults, then `file` (an error if named and missing; `medlake.toml` in the
+    /// current folder if present), then environment overrides from `env`.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Config> {
+        let mut tree = toml::Value::try_from(Config::defaults_in(Path::new("medlake-data")))
+            .context("default config does not serialize")?;
+        let path = match file {
+            Some(p) if !p.is_file() => bail!("config file {} not found", p.display()),
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("medlake.toml")).filter(|p| p.is_file()),
+        };
+        if let Some(path) = &path {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let file_tree: toml::Value = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
+            merge(&mut tree, file_tree);
+        }
+        apply_env(&mut tree, env)?;
+        let where_ = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "defaults".into());
+        tree.try_into::<Config>()
+            .map_err(|e| anyhow::anyhow!("config ({where_}): {}", one_line(&e.to_string())))
+    }
+
+    /// The configuration as TOML, passwords in URLs hidden.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut shown = self.clone();
+        shown.business.url = medlake_source::redact_url(&shown.business.url);
+        for (k, v) in shown.lake.options.iter_mut() {
+            if k.to_ascii_uppercase().contains("SECRET")
+                || k.to_ascii_uppercase().contains("PASSWORD")
+            {
+                *v = "***".into();
+            }
+        }
+        toml::to_string(&shown).unwrap_or_default()
+    }
+
+    /// Lake storage options as the lake wants them.
+    pub fn lake_options(&self) -> HashMap<String, String> {
+        self.lake.options.clone().into_iter().collect()
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Overrides each leaf `section.key` from `MEDLAKE_SECTION_KEY`, parsed as the leaf's type.
+fn apply_env(tree: &mut toml::Value, env: &HashMap<String, String>) -> Result<()> {
+    let toml::Value::Table(sections) = tree else {
+        return Ok(());
+    };
+    for (section, value) in sections.iter_mut() {
+        let toml::Value::Table(keys) = value else {
+            continue;
+        };
+        for (key, leaf) in keys.iter_mut() {
+            let var = format!("MEDLAKE_{}_{}", section, key).to_ascii_uppercase();
+            let Some(raw) = env.get(&var) else { continue };
+            *leaf = match leaf {
+                toml::Value::Integer(_) => toml::Value::Integer(
+                    raw.trim()
+                        .parse()
+                        .with_context(|| format!("{var}={raw} is not a whole number"))?,
+                ),
+                toml::Value::Float(_) => toml::Value::Float(
+                    raw.trim()
+                        .parse()
+                        .with_context(|| format!("{var}={raw} is not a number"))?,
+                ),
+                toml::Value::Boolean(_) => toml::Value::Boolean(
+                    raw.trim()
+                        .parse()
+                        .with_context(|| format!("{var}={raw} is not true/false"))?,
+                ),
+                toml::Value::Table(_) => bail!("{var} names a section, not a setting"),
+                _ => toml::Value::String(raw.clone()),
+            };
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.toml");
+        std::fs::write(
+            &file,
+            "[sync]\nparallelism = 2\n[business]\nurl = \"sqlite://x.db\"\n",
+        )
+        .unwrap();
+        let env = HashMap::from([("MEDLAKE_SYNC_PARALLELISM".to_string(), "8".to_string())]);
+        let c = Config::load(Some(&file), &env).unwrap();
+        assert_eq!(c.sync.parallelism, 8);
+        assert_eq!(c.business.url, "sqlite://x.db");
+        assert_eq!(c.sync.chunk_ids, 50_000);
+    }
+
+    #[test]
+    fn bad_config_is_one_clear_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.toml");
+        std::fs::write(&file, "[sync]\nparalelism = 2\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Config::load(Some(&file), &HashMap::new()).unwrap_err()
+        );
+        assert!(err.contains("paralelism") && !err.contains('\n'), "{err}");
+        let env = HashMap::from([("MEDLAKE_SYNC_PARALLELISM".to_string(), "many".to_string())]);
+        let err = format!("{:#}", Config::load(None, &env).unwrap_err());
+        assert!(err.contains("MEDLAKE_SYNC_PARALLELISM"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::load(Some(Path::new("/nonexistent.toml")), &HashMap::new()).unwrap_err()
+        );
+        assert!(err.contains("not found"), "{err}");
+    }
+}

@@ -1,0 +1,154 @@
+//! `medlake`: the command line. Parses arguments and config, then hands each command to
+//! the crate that owns the capability; errors become one line on stderr.
+
+mod bench;
+mod config;
+mod demo;
+mod progress;
+mod report;
+mod simulate_cmd;
+mod sync_cmd;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// medlake: the data platform of an online consultation and imaging business, in one program.
+///
+/// It simulates (or reads) the business database, lands it in a Delta lake as ODS tables,
+/// and reports what is there. Settings come from ./medlake.toml (or --config), overridden
+/// by MEDLAKE_SECTION_KEY environment variables (e.g. MEDLAKE_BUSINESS_URL).
+#[derive(Debug, Parser)]
+#[command(name = "medlake", version, propagate_version = true)]
+struct Cli {
+    /// Config file (default: ./medlake.toml when it exists).
+    #[arg(long, global = true, env = "MEDLAKE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Play the business into the business database: masters, then day after day of
+    /// consultations, payments, prescriptions and reviews.
+    Simulate(simulate_cmd::SimulateArgs),
+    /// Land the business database in the lake for a business day: full snapshots of
+    /// master tables (ods_*_full) and change records (ods_*_inc), then reconcile.
+    Sync(sync_cmd::SyncArgs),
+    /// Show the lake's tables with partitions, rows and bytes.
+    Lake {
+        /// List every partition.
+        #[arg(long)]
+        partitions: bool,
+    },
+    /// Show recorded runs (syncs) with their outcome, newest first.
+    Runs {
+        /// How many runs.
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+    },
+    /// Print the effective configuration (passwords hidden).
+    Config,
+    /// Run the whole chain on this machine, no server needed: simulate 30 days at a small
+    /// scale, sync them day by day, and print what the lake holds.
+    Demo(demo::DemoArgs),
+    /// Measure simulator and sync throughput (rows/s) and peak memory.
+    Bench(bench::BenchArgs),
+}
+
+fn init_logging(verbose: u8) {
+    // delta-rs logs failures it also returns; medlake reports those itself, once.
+    let default = match verbose {
+        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let load = || Config::load(cli.config.as_deref(), &env);
+    match cli.command {
+        Command::Simulate(args) => simulate_cmd::run(&load()?, &args, cli.quiet).await,
+        Command::Sync(args) => {
+            let config = load()?;
+            let handles = sync_cmd::Handles::open(&config)?;
+            let outcome = sync_cmd::run(&handles, &config, &args, cli.quiet).await?;
+            sync_cmd::print_outcome(&outcome);
+            match &outcome.reconciliation {
+                Some(r) if !r.all_match() => {
+                    anyhow::bail!("reconciliation found differences (see above)")
+                }
+                _ => Ok(()),
+            }
+        }
+        Command::Lake { partitions } => {
+            let config = load()?;
+            let lake = medlake_lake::Lake::open(&config.lake.url, config.lake_options())
+                .context("lake")?;
+            report::print_lake(
+                &lake.summary().await.context("reading the lake")?,
+                partitions,
+            );
+            Ok(())
+        }
+        Command::Runs { limit } => {
+            let config = load()?;
+            let catalog =
+                medlake_catalog::Catalog::open(&config.catalog.path).context("catalog")?;
+            report::print_runs(&catalog.recent_runs(limit)?);
+            Ok(())
+        }
+        Command::Config => {
+            print!("{}", load()?.to_toml_redacted());
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(&args, cli.quiet).await,
+        Command::Bench(args) => bench::run(&args).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = format!("{e:#}");
+            eprintln!(
+                "error: {}",
+                message.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+            ExitCode::FAILURE
+        }
+    }
+}

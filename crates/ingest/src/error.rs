@@ -1,0 +1,24 @@
+use thiserror::Error;
+
+/// What can go wrong moving data into the lake.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// Reading the business database failed.
+    #[error(transparent)]
+    Source(#[from] medlake_source::SourceError),
+    /// Writing or reading the lake failed.
+    #[error(transparent)]
+    Lake(#[from] medlake_lake::LakeError),
+    /// Reading or writing the catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] medlake_catalog::CatalogError),
+    /// The lake and the catalog disagree in a way that resuming cannot mend.
+    #[error("{0}")]
+    Inconsistent(String),
+    /// Building Arrow data failed (a bug if it happens).
+    #[error("arrow: {0}")]
+    Arrow(#[from] deltalake::arrow::error::ArrowError),
+    /// A query over the lake failed.
+    #[error("lake query: {0}")]
+    Query(#[from] deltalake::datafusion::error::DataFusionError),
+}

@@ -1,0 +1,298 @@
+//! The lake: Delta tables under one root, local folder by default or any object store URL.
+//!
+//! This crate is the one place that opens the lake. It knows nothing about business
+//! tables or models: it writes Arrow batches into named Delta tables partitioned by a
+//! business day `dt`, reports what the lake holds, and hands tables to DataFusion.
+//! Every write is one Delta commit, so a reader never sees half a partition.
+//!
+//! ```no_run
+//! # async fn demo(batch: deltalake::arrow::record_batch::RecordBatch) -> Result<(), medlake_lake::LakeError> {
+//! let lake = medlake_lake::Lake::open("medlake-data/lake", Default::default())?;
+//! lake.replace_partition("ods_hospital_full", "2026-01-01", batch.schema(), vec![batch]).await?;
+//! for t in lake.summary().await? {
+//!     println!("{}: {} rows", t.name, t.rows());
+//! }
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod summary;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Once};
+
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::prelude::{col, lit, SessionContext};
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::Transaction;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use url::Url;
+
+pub use error::LakeError;
+pub use summary::{PartitionSummary, TableSummary};
+
+/// Result of lake operations.
+pub type Result<T, E = LakeError> = std::result::Result<T, E>;
+
+/// The name of the business-day partition column of every partitioned lake table.
+pub const PARTITION_COLUMN: &str = "dt";
+
+/// What one commit wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Rows written.
+    pub rows: u64,
+    /// Delta table version after the commit.
+    pub version: u64,
+}
+
+/// An application's idempotence marker carried inside a Delta commit (the `txn` action):
+/// a writer that finds its version already in the table knows the commit happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppTransaction {
+    /// Which writer (e.g. `medlake-inc-sync`).
+    pub app_id: String,
+    /// The writer's batch sequence number.
+    pub version: i64,
+}
+
+/// A lake root and the storage options to reach it.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Url,
+    options: HashMap<String, String>,
+}
+
+fn register_object_stores() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| deltalake::aws::register_handlers(None));
+}
+
+impl Lake {
+    /// Opens the lake at `location`: a folder path (created if missing) or a URL such as
+    /// `s3://bucket/prefix` with `options` (e.g. `AWS_ENDPOINT_URL`, `AWS_REGION`).
+    pub fn open(location: &str, options: HashMap<String, String>) -> Result<Lake> {
+        register_object_stores();
+        let root = if location.contains("://") {
+            let mut url = Url::parse(location)
+                .map_err(|e| LakeError::BadLocation(format!("{location}: {e}")))?;
+            if url.scheme() == "file" {
+                std::fs::create_dir_all(url.path())
+                    .map_err(|e| LakeError::BadLocation(format!("{location}: {e}")))?;
+            }
+            if !url.path().ends_with('/') {
+                url.set_path(&format!("{}/", url.path()));
+            }
+            url
+        } else {
+            std::fs::create_dir_all(location)
+                .map_err(|e| LakeError::BadLocation(format!("{location}: {e}")))?;
+            let abs = std::fs::canonicalize(location)
+                .map_err(|e| LakeError::BadLocation(format!("{location}: {e}")))?;
+            Url::from_directory_path(&abs).map_err(|()| {
+                LakeError::BadLocation(format!("{location}: not an absolute folder"))
+            })?
+        };
+        Ok(Lake { root, options })
+    }
+
+    /// The root URL of the lake.
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// The URL of table `name`.
+    pub fn table_url(&self, name: &str) -> Result<Url> {
+        self.root
+            .join(&format!("{name}/"))
+            .map_err(|e| LakeError::BadLocation(format!("{name}: {e}")))
+    }
+
+    async fn handle(&self, name: &str) -> Result<DeltaTable> {
+        let url = self.table_url(name)?;
+        if url.scheme() == "file" {
+            if let Ok(path) = url.to_file_path() {
+                std::fs::create_dir_all(&path).map_err(|e| LakeError::delta(name, e))?;
+            }
+        }
+        DeltaTable::try_from_url_with_storage_options(url, self.options.clone())
+            .await
+            .map_err(|e| LakeError::delta(name, e))
+    }
+
+    /// Table `name` at its latest version, `None` if it was never written.
+    pub async fn load(&self, name: &str) -> Result<Option<DeltaTable>> {
+        let table = self.handle(name).await?;
+        Ok(table.version().is_some().then_some(table))
+    }
+
+    /// Replaces partition `dt` of table `name` with `batches` in one commit, creating the
+    /// table (partitioned by `dt`) on first write. Re-running with the same rows gives the
+    /// same partition.
+    pub async fn replace_partition(
+        &self,
+        name: &str,
+        dt: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<CommitStats> {
+        let rows = count_rows(&batches);
+        let batches = with_partition_column(schema, batches, dt)?;
+        let table = self.handle(name).await?;
+        let exists = table.version().is_some();
+        let mut write = table
+            .write(batches)
+            .with_partition_columns([PARTITION_COLUMN])
+            .with_save_mode(if exists {
+                SaveMode::Overwrite
+            } else {
+                SaveMode::Append
+            });
+        if exists {
+            write = write.with_replace_where(col(PARTITION_COLUMN).eq(lit(dt.to_string())));
+        }
+        let table = write.await.map_err(|e| LakeError::delta(name, e))?;
+        Ok(CommitStats {
+            rows,
+            version: table.version().unwrap_or_default(),
+        })
+    }
+
+    /// Appends `batches` (which already carry a `dt` column) to table `name` in one commit,
+    /// with an optional [`AppTransaction`] marker committed atomically with the data.
+    pub async fn append(
+        &self,
+        name: &str,
+        batches: Vec<RecordBatch>,
+        marker: Option<AppTransaction>,
+    ) -> Result<CommitStats> {
+        let rows = count_rows(&batches);
+        let table = self.handle(name).await?;
+        let mut props = CommitProperties::default();
+        if let Some(m) = marker {
+            props = props.with_application_transaction(Transaction::new(m.app_id, m.version));
+        }
+        let table = table
+            .write(batches)
+            .with_partition_columns([PARTITION_COLUMN])
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(props)
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        Ok(CommitStats {
+            rows,
+            version: table.version().unwrap_or_default(),
+        })
+    }
+
+    /// The last version committed by `app_id` into table `name`, `None` if it never wrote there.
+    pub async fn app_transaction_version(&self, name: &str, app_id: &str) -> Result<Option<i64>> {
+        let Some(table) = self.load(name).await? else {
+            return Ok(None);
+        };
+        let state = table.snapshot().map_err(|e| LakeError::delta(name, e))?;
+        state
+            .transaction_version(table.log_store().as_ref(), app_id)
+            .await
+            .map_err(|e| LakeError::delta(name, e))
+    }
+
+    /// A DataFusion session with every lake table registered under its own name.
+    pub async fn session(&self) -> Result<SessionContext> {
+        let ctx = SessionContext::new();
+        for name in self.table_names().await? {
+            self.register(&ctx, &name).await?;
+        }
+        Ok(ctx)
+    }
+
+    /// Registers table `name` in `ctx` (a no-op for a table never written).
+    pub async fn register(&self, ctx: &SessionContext, name: &str) -> Result<()> {
+        let Some(table) = self.load(name).await? else {
+            return Ok(());
+        };
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| LakeError::delta(name, e))?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| LakeError::Query(e.to_string()))?;
+        ctx.register_table(name, provider)
+            .map_err(|e| LakeError::Query(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Names of the Delta tables directly under the root, sorted.
+    pub async fn table_names(&self) -> Result<Vec<String>> {
+        let store = DeltaTableBuilder::from_url(self.root.clone())
+            .map_err(|e| LakeError::delta("(root)", e))?
+            .with_storage_options(self.options.clone())
+            .build_storage()
+            .map_err(|e| LakeError::delta("(root)", e))?
+            .object_store(None);
+        let listing = store
+            .list_with_delimiter(None)
+            .await
+            .map_err(|e| LakeError::Storage(e.to_string()))?;
+        let mut names = Vec::new();
+        for prefix in listing.common_prefixes {
+            let Some(name) = prefix.filename().map(str::to_string) else {
+                continue;
+            };
+            let log = prefix.clone().join("_delta_log");
+            let has_log = store
+                .list_with_delimiter(Some(&log))
+                .await
+                .map(|l| !l.objects.is_empty())
+                .unwrap_or(false);
+            if has_log {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// What the lake holds: every table with its partitions, rows and bytes.
+    pub async fn summary(&self) -> Result<Vec<TableSummary>> {
+        let mut out = Vec::new();
+        for name in self.table_names().await? {
+            if let Some(table) = self.load(&name).await? {
+                out.push(TableSummary::of(&name, &table)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn count_rows(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
+}
+
+/// Appends a constant `dt` column to every batch.
+fn with_partition_column(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    dt: &str,
+) -> Result<Vec<RecordBatch>> {
+    use deltalake::arrow::array::StringArray;
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(PARTITION_COLUMN, DataType::Utf8, false));
+    let out_schema = Arc::new(Schema::new(fields));
+    if batches.is_empty() {
+        return Ok(vec![RecordBatch::new_empty(out_schema)]);
+    }
+    batches
+        .into_iter()
+        .map(|b| {
+            let mut columns = b.columns().to_vec();
+            columns.push(Arc::new(StringArray::from(vec![dt; b.num_rows()])));
+            RecordBatch::try_new(out_schema.clone(), columns)
+                .map_err(|e| LakeError::Query(e.to_string()))
+        })
+        .collect()
+}

@@ -1,0 +1,68 @@
+//! The codes of table `dict` (DOMAIN.md): the id is the code, the value its label.
+
+/// Gender: male.
+pub const GENDER_MALE: i64 = 101;
+/// Gender: female.
+pub const GENDER_FEMALE: i64 = 102;
+
+/// Consultation created, no description yet.
+pub const CONSULTATION_CREATED: i64 = 201;
+/// Consultation awaiting payment; also payment/prescription "unpaid".
+pub const AWAITING_PAYMENT: i64 = 202;
+/// Consultation paid; also payment/prescription "paid".
+pub const PAID: i64 = 203;
+/// Doctor is diagnosing.
+pub const IN_DIAGNOSIS: i64 = 204;
+/// Diagnosis finished.
+pub const DIAGNOSIS_FINISHED: i64 = 205;
+/// A prescription was issued.
+pub const PRESCRIPTION_ISSUED: i64 = 206;
+/// The patient rated and reviewed the consultation.
+pub const REVIEWED: i64 = 207;
+
+/// Doctor titles, lowest first: 医士 .. 主任医师.
+pub const TITLES: [(i64, &str); 5] = [
+    (301, "医士"),
+    (302, "医师"),
+    (303, "主治医师"),
+    (304, "副主任医师"),
+    (305, "主任医师"),
+];
+
+/// Doctor specialties (departments).
+pub const SPECIALTIES: [(i64, &str); 16] = [
+    (501, "内科"),
+    (502, "外科"),
+    (503, "儿科"),
+    (504, "妇产科"),
+    (505, "皮肤科"),
+    (506, "眼科"),
+    (507, "口腔科"),
+    (508, "耳鼻喉科"),
+    (509, "中医科"),
+    (510, "精神心理科"),
+    (511, "神经内科"),
+    (512, "心血管内科"),
+    (513, "消化内科"),
+    (514, "呼吸内科"),
+    (515, "骨科"),
+    (516, "泌尿外科"),
+];
+
+/// Every row of table `dict`: (code, label).
+pub fn dict_rows() -> Vec<(i64, &'static str)> {
+    let mut rows = vec![
+        (GENDER_MALE, "男"),
+        (GENDER_FEMALE, "女"),
+        (CONSULTATION_CREATED, "已创建"),
+        (AWAITING_PAYMENT, "待支付"),
+        (PAID, "已支付"),
+        (IN_DIAGNOSIS, "诊断中"),
+        (DIAGNOSIS_FINISHED, "诊断完成"),
+        (PRESCRIPTION_ISSUED, "已开处方"),
+        (REVIEWED, "已评价"),
+    ];
+    rows.extend(TITLES);
+    rows.extend(SPECIALTIES);
+    rows
+}

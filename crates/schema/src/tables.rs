@@ -1,0 +1,236 @@
+//! The business tables of DOMAIN.md, declared once.
+
+use std::sync::OnceLock;
+
+use crate::{Column, ColumnType as T, Table, TableKind};
+
+const fn col(name: &'static str, ty: T) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: false,
+        phi: false,
+    }
+}
+
+const fn phi(name: &'static str, ty: T) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: false,
+        phi: true,
+    }
+}
+
+const fn nullable(mut c: Column) -> Column {
+    c.nullable = true;
+    c
+}
+
+fn build(
+    name: &'static str,
+    kind: TableKind,
+    changes: bool,
+    doc: &'static str,
+    body: &[Column],
+) -> Table {
+    let mut columns = vec![col("id", T::BigInt)];
+    columns.extend_from_slice(body);
+    columns.push(col("create_time", T::DateTime));
+    columns.push(col("update_time", T::DateTime));
+    Table {
+        name,
+        kind,
+        changes,
+        doc,
+        columns,
+    }
+}
+
+/// All business tables, masters first, in the order they are created and synced.
+pub fn business_tables() -> &'static [Table] {
+    static TABLES: OnceLock<Vec<Table>> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        use TableKind::{Master, Transaction};
+        vec![
+            build(
+                "dict",
+                Master,
+                false,
+                "Codes and their labels; the id is the code.",
+                &[col("value", T::Varchar(64))],
+            ),
+            build(
+                "hospital",
+                Master,
+                false,
+                "Partner hospitals.",
+                &[
+                    col("name", T::Varchar(128)),
+                    col("alias", T::Varchar(64)),
+                    col("level", T::Varchar(16)),
+                    col("province", T::Varchar(32)),
+                    col("city", T::Varchar(32)),
+                    col("district", T::Varchar(32)),
+                    col("street", T::Varchar(64)),
+                    col("address", T::Varchar(255)),
+                    col("establish_time", T::DateTime),
+                    col("bed_num", T::Int),
+                    col("department_num", T::Int),
+                    col("health_care_num", T::Int),
+                    col("insurance", T::Bool),
+                ],
+            ),
+            build(
+                "medicine",
+                Master,
+                false,
+                "The drug catalogue.",
+                &[
+                    col("name", T::Varchar(128)),
+                    col("name_en", T::Varchar(128)),
+                    col("trade_name", T::Varchar(128)),
+                    col("dose_type", T::Varchar(32)),
+                    col("specs", T::Varchar(64)),
+                    col("approval_code", T::Varchar(32)),
+                    col("price", T::Money),
+                ],
+            ),
+            build(
+                "doctor",
+                Master,
+                true,
+                "Doctors of partner hospitals; create_time is registration.",
+                &[
+                    phi("name", T::Varchar(64)),
+                    col("gender", T::Int),
+                    phi("birthday", T::Date),
+                    col("title", T::Int),
+                    col("specialty", T::Int),
+                    col("consultation_fee", T::Money),
+                    col("hospital_id", T::BigInt),
+                    col("password", T::Varchar(128)),
+                ],
+            ),
+            build(
+                "user",
+                Master,
+                true,
+                "App accounts; create_time is registration.",
+                &[
+                    phi("username", T::Varchar(64)),
+                    phi("telephone", T::Varchar(20)),
+                    phi("email", T::Varchar(128)),
+                    col("hashed_password", T::Varchar(128)),
+                ],
+            ),
+            build(
+                "patient",
+                Master,
+                true,
+                "Patients (family members) added by a user.",
+                &[
+                    col("user_id", T::BigInt),
+                    phi("name", T::Varchar(64)),
+                    col("gender", T::Int),
+                    phi("birthday", T::Date),
+                    phi("id_card_no", T::Varchar(18)),
+                ],
+            ),
+            build(
+                "consultation",
+                Transaction,
+                true,
+                "One paid online consultation and its life cycle.",
+                &[
+                    col("user_id", T::BigInt),
+                    col("patient_id", T::BigInt),
+                    col("doctor_id", T::BigInt),
+                    col("consultation_fee", T::Money),
+                    nullable(phi("description", T::Text)),
+                    nullable(phi("diagnosis", T::Text)),
+                    nullable(col("rating", T::Int)),
+                    nullable(phi("review", T::Text)),
+                    col("status", T::Int),
+                ],
+            ),
+            build(
+                "prescription",
+                Transaction,
+                true,
+                "Prescription header issued in a consultation.",
+                &[
+                    col("consultation_id", T::BigInt),
+                    col("doctor_id", T::BigInt),
+                    col("patient_id", T::BigInt),
+                    col("total_amount", T::Money),
+                    phi("instruction", T::Text),
+                    col("status", T::Int),
+                ],
+            ),
+            build(
+                "prescription_detail",
+                Transaction,
+                true,
+                "One medicine line of a prescription.",
+                &[
+                    col("prescription_id", T::BigInt),
+                    col("medicine_id", T::BigInt),
+                    col("count", T::Int),
+                    phi("instruction", T::Text),
+                ],
+            ),
+            build(
+                "payment",
+                Transaction,
+                true,
+                "One payable: a consultation fee or a prescription.",
+                &[
+                    col("user_id", T::BigInt),
+                    nullable(col("consultation_id", T::BigInt)),
+                    nullable(col("prescription_id", T::BigInt)),
+                    col("payment_amount", T::Money),
+                    col("status", T::Int),
+                ],
+            ),
+        ]
+    })
+}
+
+/// A business table by name.
+pub fn table(name: &str) -> Option<&'static Table> {
+    business_tables().iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Dialect;
+
+    #[test]
+    fn every_table_has_id_first_and_times_last() {
+        for t in business_tables() {
+            let names: Vec<_> = t.column_names().collect();
+            assert_eq!(names[0], "id", "{}", t.name);
+            assert_eq!(
+                &names[names.len() - 2..],
+                ["create_time", "update_time"],
+                "{}",
+                t.name
+            );
+        }
+    }
+
+    #[test]
+    fn mysql_ddl_quotes_reserved_names() {
+        let ddl = table("user").unwrap().ddl(Dialect::Mysql);
+        assert!(
+            ddl.starts_with("CREATE TABLE IF NOT EXISTS `user`"),
+            "{ddl}"
+        );
+        assert!(ddl.contains("DATETIME(6)"));
+        let ddl = table("payment").unwrap().ddl(Dialect::Sqlite);
+        assert!(ddl.contains("\"consultation_id\" INTEGER,"), "{ddl}");
+        assert!(ddl.contains("CREATE INDEX IF NOT EXISTS"));
+    }
+}

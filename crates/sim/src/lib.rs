@@ -1,0 +1,47 @@
+//! medlake-sim: a deterministic simulator of the online medical consultation business
+//! (see DOMAIN.md). It writes the business (OLTP) database the way the application
+//! would: inserts and updates in transactions, in time order, so `update_time` (and on
+//! MySQL the binlog) shows each consultation's life cycle. It knows nothing of the lake.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), medlake_sim::SimError> {
+//! use medlake_sim::{simulate, BusinessWriter, SimParams, Target};
+//! let params = SimParams { seed: 42, scale: 0.01, start: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() };
+//! let mut writer = BusinessWriter::open(&Target::parse("sqlite://business.db")?).await?;
+//! let state = simulate(&mut writer, &params, 7, |_progress| {}).await?;
+//! assert_eq!(state.days_done, 7);
+//! # Ok(()) }
+//! ```
+//!
+//! Determinism: every random choice comes from a `ChaCha8Rng` (or a SplitMix hash)
+//! keyed by (seed, purpose, index), never from the clock or hash-map order, so the same
+//! (seed, scale, start, days) always gives the same rows, and day d can be computed
+//! alone (it regenerates the plans of days d-2..d).
+//!
+//! Ids are explicit: consultations are numbered in creation order across days; a
+//! consultation's prescription has the consultation's id, its fee payment id `2*id-1`,
+//! its prescription payment id `2*id`, and prescription line k (0-based) id `8*id+k`.
+//! Doctors, users and patients are numbered after the initial population, day by day.
+
+mod catalog;
+mod consult;
+mod error;
+mod identity;
+mod master;
+mod model;
+mod params;
+mod rng;
+mod run;
+mod sim;
+mod target;
+mod text;
+mod writer;
+
+pub use error::{Result, SimError};
+pub use identity::{is_valid_id_card, is_valid_mobile};
+pub use model::{Change, RowCounts, TableCounts, Txn, Unit, UnitStats};
+pub use params::SimParams;
+pub use run::{simulate, Progress};
+pub use sim::{DayTxns, Population, Simulator};
+pub use target::Target;
+pub use writer::{BusinessWriter, SimState, STATE_TABLE};
