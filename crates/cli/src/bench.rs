@@ -29,6 +29,17 @@ struct Figure {
     peak_rss: u64,
 }
 
+impl Figure {
+    fn measured(what: &'static str, rows: u64, started: Instant) -> Figure {
+        Figure {
+            what,
+            rows,
+            seconds: started.elapsed().as_secs_f64(),
+            peak_rss: peak_rss_bytes(),
+        }
+    }
+}
+
 /// Peak resident memory of this process so far (VmHWM), in bytes.
 pub fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -63,39 +74,68 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     );
     let mut figures = Vec::new();
 
+    let simulate = |days: u32| {
+        let plan = SimulationPlan::from_config(&config, days);
+        let url = config.business.url.clone();
+        async move {
+            simulate_cmd::simulate(&url, &plan, false)
+                .await
+                .map(|s| s.rows_written)
+        }
+    };
     let started = Instant::now();
-    let plan = SimulationPlan::from_config(&config, 1);
-    let sim = simulate_cmd::simulate(&config.business.url, &plan, false).await?;
-    figures.push(Figure {
-        what: "simulate: population + 1 day into SQLite (rows inserted + updated)",
-        rows: sim.rows_written,
-        seconds: started.elapsed().as_secs_f64(),
-        peak_rss: peak_rss_bytes(),
-    });
+    let rows = simulate(0).await?;
+    figures.push(Figure::measured(
+        "simulate: initial population into SQLite",
+        rows,
+        started,
+    ));
 
     let handles = Handles::open(&config)?;
-    for (part, what) in [
-        (SyncPart::Full, "full sync: master snapshots SQLite -> lake"),
-        (
-            SyncPart::Inc,
-            "incremental sync: change records SQLite -> lake",
-        ),
-    ] {
-        let started = Instant::now();
+    let sync = |part: SyncPart| {
         let args = SyncArgs {
             day: Some(day),
             only: Some(part),
             no_reconcile: true,
             ..Default::default()
         };
-        let outcome = sync_cmd::run(&handles, &config, &args, false).await?;
-        figures.push(Figure {
-            what,
-            rows: outcome.reports.iter().map(|r| r.rows).sum(),
-            seconds: started.elapsed().as_secs_f64(),
-            peak_rss: peak_rss_bytes(),
-        });
-    }
+        let (handles, config) = (&handles, &config);
+        async move {
+            let outcome = sync_cmd::run(handles, config, &args, false).await?;
+            Ok::<u64, anyhow::Error>(outcome.reports.iter().map(|r| r.rows).sum())
+        }
+    };
+    let started = Instant::now();
+    let rows = sync(SyncPart::Inc).await?;
+    figures.push(Figure::measured(
+        "incremental sync: bootstrap of the population",
+        rows,
+        started,
+    ));
+
+    let started = Instant::now();
+    let rows = simulate(1).await?;
+    figures.push(Figure::measured(
+        "simulate: one day into SQLite (rows inserted + updated)",
+        rows,
+        started,
+    ));
+
+    let started = Instant::now();
+    let rows = sync(SyncPart::Full).await?;
+    figures.push(Figure::measured(
+        "full sync: master snapshots of the day",
+        rows,
+        started,
+    ));
+
+    let started = Instant::now();
+    let rows = sync(SyncPart::Inc).await?;
+    figures.push(Figure::measured(
+        "incremental sync: the day's change records",
+        rows,
+        started,
+    ));
 
     println!("\n| step | rows | seconds | rows/s | peak RSS so far |");
     println!("|---|---:|---:|---:|---:|");

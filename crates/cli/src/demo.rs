@@ -111,9 +111,30 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
             mismatches.join(", ")
         );
     }
+    let exe = std::env::current_exe().ok();
+    let exe = exe
+        .as_deref()
+        .and_then(|p| {
+            std::env::current_dir()
+                .ok()
+                .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        })
+        .or(exe.clone())
+        .unwrap_or_else(|| PathBuf::from("medlake"));
+    let config_path = args.dir.join("medlake.toml");
+    println!("\nexplore:");
     println!(
-        "\nexplore: cd {} && medlake lake --partitions; medlake runs; python3 scripts/read_lake.py {}",
-        args.dir.display(),
+        "  {} --config {} lake --partitions",
+        exe.display(),
+        config_path.display()
+    );
+    println!(
+        "  {} --config {} runs",
+        exe.display(),
+        config_path.display()
+    );
+    println!(
+        "  python3 scripts/read_lake.py {}   # any Delta reader works",
         args.dir.join("lake").display()
     );
     Ok(())

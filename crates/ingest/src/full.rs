@@ -1,7 +1,7 @@
 //! Full snapshots of master tables, chunked by primary-key ranges and read in parallel.
 
 use futures::{stream, StreamExt, TryStreamExt};
-use medlake_catalog::{Catalog, Outcome};
+use medlake_catalog::Catalog;
 use medlake_lake::Lake;
 use medlake_schema::Table;
 use medlake_source::BusinessSource;
@@ -54,13 +54,8 @@ pub async fn full_sync_table(
     options: FullSyncOptions,
     progress: &dyn SyncProgress,
 ) -> Result<TableSyncReport> {
-    let run = catalog.start_run("full-sync", table.name, Some(dt))?;
-    let result = snapshot(source, lake, table, dt, options, progress).await;
-    match &result {
-        Ok(r) => catalog.finish_run(run, Outcome::Succeeded, r.rows, r.bytes, None)?,
-        Err(e) => catalog.finish_run(run, Outcome::Failed, 0, 0, Some(&e.to_string()))?,
-    }
-    result
+    let job = snapshot(source, lake, table, dt, options, progress);
+    crate::recorded_run(catalog, "full-sync", table.name, Some(dt), job).await
 }
 
 async fn snapshot(

@@ -6,7 +6,7 @@
 //! [`recover`]: the lake's own `txn` version says whether the pending batch landed.
 
 use chrono::NaiveDateTime;
-use medlake_catalog::{Catalog, Outcome};
+use medlake_catalog::Catalog;
 use medlake_lake::{AppTransaction, Lake};
 use medlake_schema::Table;
 use medlake_source::{BusinessSource, Watermark};
@@ -70,13 +70,8 @@ pub async fn inc_sync_table(
     options: IncSyncOptions,
     progress: &dyn SyncProgress,
 ) -> Result<TableSyncReport> {
-    let run = catalog.start_run("inc-sync", table.name, None)?;
-    let result = capture(source, lake, catalog, table, options, progress).await;
-    match &result {
-        Ok(r) => catalog.finish_run(run, Outcome::Succeeded, r.rows, r.bytes, None)?,
-        Err(e) => catalog.finish_run(run, Outcome::Failed, 0, 0, Some(&e.to_string()))?,
-    }
-    result
+    let job = capture(source, lake, catalog, table, options, progress);
+    crate::recorded_run(catalog, "inc-sync", table.name, None, job).await
 }
 
 async fn capture(
@@ -199,18 +194,19 @@ async fn recover(lake: &Lake, catalog: &Catalog, table: &'static Table) -> Resul
     Ok(())
 }
 
-/// The day a table's bootstrap belongs to: the day of its latest change (bounded by `until`).
+/// The day a table's bootstrap belongs to: the day being synced (the last day before
+/// `until`), or without a bound the day of the table's latest change.
 async fn bootstrap_day(
     source: &dyn BusinessSource,
     table: &'static Table,
     until: Option<NaiveDateTime>,
 ) -> Result<String> {
-    let latest = source.latest_change(table).await?;
-    let day = match (latest, until) {
-        (Some(l), Some(u)) if l >= u => (u - chrono::Duration::microseconds(1)).date(),
-        (Some(l), _) => l.date(),
-        (None, Some(u)) => (u - chrono::Duration::microseconds(1)).date(),
-        (None, None) => chrono::Local::now().date_naive(),
+    let day = match until {
+        Some(u) => (u - chrono::Duration::microseconds(1)).date(),
+        None => match source.latest_change(table).await? {
+            Some(latest) => latest.date(),
+            None => chrono::Local::now().date_naive(),
+        },
     };
     Ok(day.to_string())
 }

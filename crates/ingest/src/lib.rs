@@ -56,3 +56,21 @@ pub fn tables_for(full: bool) -> Vec<&'static medlake_schema::Table> {
         })
         .collect()
 }
+
+/// Runs one table's job with a run record in the catalog, whatever its outcome.
+async fn recorded_run(
+    catalog: &medlake_catalog::Catalog,
+    kind: &str,
+    table: &str,
+    dt: Option<&str>,
+    job: impl std::future::Future<Output = Result<TableSyncReport>>,
+) -> Result<TableSyncReport> {
+    use medlake_catalog::Outcome;
+    let run = catalog.start_run(kind, table, dt)?;
+    let result = job.await;
+    match &result {
+        Ok(r) => catalog.finish_run(run, Outcome::Succeeded, r.rows, r.bytes, None)?,
+        Err(e) => catalog.finish_run(run, Outcome::Failed, 0, 0, Some(&e.to_string()))?,
+    }
+    result
+}

@@ -49,3 +49,38 @@ async fn sqlite_day_at_scale_one() {
     .await
     .unwrap();
 }
+
+/// MySQL/MariaDB throughput at scale 0.05 (needs `MEDLAKE_SIM_TEST_MYSQL`, dropped after).
+#[tokio::test]
+#[ignore = "slow: needs a MySQL server"]
+async fn mysql_day_at_scale_point_zero_five() {
+    let Ok(url) = std::env::var("MEDLAKE_SIM_TEST_MYSQL") else {
+        eprintln!("MEDLAKE_SIM_TEST_MYSQL not set; skipping");
+        return;
+    };
+    let p = common::params(1, 0.05);
+    let mut w = BusinessWriter::open(&Target::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let mut t = Instant::now();
+    simulate(&mut w, &p, 1, |progress| {
+        if let Progress::UnitDone(stats) = progress {
+            report(stats, t.elapsed().as_secs_f64());
+            t = Instant::now();
+        }
+    })
+    .await
+    .unwrap();
+    w.close().await.unwrap();
+    let db = mysql_async::Opts::from_url(&url)
+        .unwrap()
+        .db_name()
+        .unwrap()
+        .to_string();
+    let mut conn = mysql_async::Conn::from_url(&url).await.unwrap();
+    use mysql_async::prelude::Queryable;
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .unwrap();
+    conn.disconnect().await.unwrap();
+}
