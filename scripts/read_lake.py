@@ -19,3 +19,7 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: read_lake.py LAKE_FOLDER")
     main(sys.argv[1])
+    sys.stdout.flush()
+    # deltalake's background runtime can abort during interpreter teardown
+    # ("terminate called without an active exception"); everything is printed by now.
+    os._exit(0)

@@ -612,7 +612,15 @@ const STREET_TOWNS: &[&str] = &[
 pub(crate) fn hospital(seed: u64, id: i64) -> Hospital {
     let mut rng = stream(seed, Purpose::Hospital, id as u64);
     let table: Vec<(usize, f64)> = LEVELS.iter().enumerate().map(|(i, l)| (i, l.1)).collect();
-    let (level, _, level_weight, fee_factor) = LEVELS[pick_weighted(&table, rng.random())];
+    let drawn = pick_weighted(&table, rng.random());
+    // The first hospitals have fixed levels, so even the smallest world has the top levels.
+    let level_index = match id {
+        1 => 0,
+        2 => 1,
+        3 => 2,
+        _ => drawn,
+    };
+    let (level, _, level_weight, fee_factor) = LEVELS[level_index];
     let district = pick_district(&mut rng);
     let (name, alias) = hospital_name(&mut rng, level, district);
     let beds = match level {

@@ -23,6 +23,8 @@
 //! its prescription payment id `2*id`, and prescription line k (0-based) id `8*id+k`.
 //! Doctors, users and patients are numbered after the initial population, day by day.
 
+#![warn(missing_docs)]
+
 mod catalog;
 mod consult;
 mod error;

@@ -64,6 +64,9 @@ impl SimState {
 }
 
 /// A connection to a business database that the simulator writes.
+///
+/// The API is async for MySQL; SQLite work runs synchronously on the calling task
+/// (a CLI's progress bar should draw from its own thread, as indicatif does).
 pub struct BusinessWriter {
     inner: Inner,
 }
@@ -129,6 +132,15 @@ impl BusinessWriter {
     pub(crate) fn tolerate_replay(&mut self, n: u64) {
         if let Inner::Mysql(w) = &mut self.inner {
             w.tolerate_replay(n);
+        }
+    }
+
+    /// Drops a scratch MySQL database (tests only; no-op on SQLite).
+    #[cfg(test)]
+    pub(crate) async fn drop_mysql_database(&mut self, db: &str) -> Result<()> {
+        match &mut self.inner {
+            Inner::Sqlite(_) => Ok(()),
+            Inner::Mysql(w) => w.drop_database(db).await,
         }
     }
 

@@ -141,6 +141,15 @@ impl MysqlWriter {
         Ok(())
     }
 
+    /// Drops a (test) database.
+    #[cfg(test)]
+    pub(super) async fn drop_database(&mut self, db: &str) -> Result<()> {
+        self.conn
+            .query_drop(format!("DROP DATABASE IF EXISTS {}", quote_ident(db)))
+            .await?;
+        Ok(())
+    }
+
     pub(super) async fn close(self) -> Result<()> {
         self.conn.disconnect().await?;
         Ok(())
