@@ -127,6 +127,20 @@ async fn run_unit(
 
 #[cfg(test)]
 mod tests {
+
+    /// A scratch database on the test MariaDB (MEDLAKE_TEST_MYSQL_URL, set by
+    /// scripts/test.sh). A missing setting fails the test: it must not pass without MariaDB.
+    fn crate_test_mysql_url(purpose: &str) -> String {
+        let server = std::env::var("MEDLAKE_TEST_MYSQL_URL").expect(
+            "MEDLAKE_TEST_MYSQL_URL is not set: run the tests through scripts/test.sh, which starts MariaDB",
+        );
+        format!(
+            "{}/medlake_sim_{purpose}_{}",
+            server.trim_end_matches('/'),
+            std::process::id()
+        )
+    }
+
     use super::*;
     use crate::target::Target;
     use chrono::NaiveDate;
@@ -189,12 +203,10 @@ mod tests {
     }
 
     /// On MySQL, transactions committed after the last recorded progress (a crash inside
-    /// a round trip) are re-applied harmlessly. Needs `MEDLAKE_SIM_TEST_MYSQL`.
+    /// a round trip) are re-applied harmlessly. Runs on the test MariaDB.
     #[tokio::test]
     async fn mysql_replays_unrecorded_transactions() {
-        let Ok(url) = std::env::var("MEDLAKE_SIM_TEST_MYSQL") else {
-            return;
-        };
+        let url = crate_test_mysql_url("replay");
         let params = SimParams {
             seed: 9,
             scale: 0.002,

@@ -1,7 +1,6 @@
-//! The MySQL/MariaDB writer produces the same rows as the SQLite writer. Runs only
-//! when `MEDLAKE_SIM_TEST_MYSQL` names a scratch database URL, e.g.
-//! `MEDLAKE_SIM_TEST_MYSQL=mysql://root@127.0.0.1:3306/medlake_sim_dev`; the database
-//! is dropped afterwards.
+//! The MySQL/MariaDB writer produces the same rows as the SQLite writer, on the real
+//! MariaDB named by MEDLAKE_TEST_MYSQL_URL (scripts/test.sh sets it); the scratch
+//! database is dropped afterwards.
 
 mod common;
 
@@ -74,12 +73,22 @@ async fn mysql_rows(url: &str) -> Vec<Vec<String>> {
     all
 }
 
+/// A scratch database on the test MariaDB (MEDLAKE_TEST_MYSQL_URL, set by
+/// scripts/test.sh). A missing setting fails the test: it must not pass without MariaDB.
+fn crate_test_mysql_url(purpose: &str) -> String {
+    let server = std::env::var("MEDLAKE_TEST_MYSQL_URL").expect(
+        "MEDLAKE_TEST_MYSQL_URL is not set: run the tests through scripts/test.sh, which starts MariaDB",
+    );
+    format!(
+        "{}/medlake_sim_{purpose}_{}",
+        server.trim_end_matches('/'),
+        std::process::id()
+    )
+}
+
 #[tokio::test]
 async fn mysql_and_sqlite_hold_the_same_rows() {
-    let Ok(url) = std::env::var("MEDLAKE_SIM_TEST_MYSQL") else {
-        eprintln!("MEDLAKE_SIM_TEST_MYSQL not set; skipping");
-        return;
-    };
+    let url = crate_test_mysql_url("same_rows");
     let p = params(21, 0.003);
     let mut w = BusinessWriter::open(&Target::parse(&url).unwrap())
         .await
