@@ -26,8 +26,8 @@ pub fn print_lake(tables: &[TableSummary], partitions: bool) {
         return;
     }
     println!(
-        "{:<30} {:>8} {:>11} {:>12} {:>7}  {}",
-        "table", "version", "partitions", "rows", "bytes", "days"
+        "{:<30} {:>8} {:>11} {:>12} {:>7}  days",
+        "table", "version", "partitions", "rows", "bytes"
     );
     for t in tables {
         let days = match (t.partitions.first(), t.partitions.last()) {
@@ -75,8 +75,8 @@ pub fn print_runs(runs: &[RunRecord]) {
         return;
     }
     println!(
-        "{:>6}  {:<10} {:<22} {:<11} {:<20} {:>9} {:>10} {:>10}  {}",
-        "run", "kind", "target", "day", "started", "seconds", "rows", "bytes", "outcome"
+        "{:>6}  {:<10} {:<22} {:<11} {:<20} {:>9} {:>10} {:>10}  outcome",
+        "run", "kind", "target", "day", "started", "seconds", "rows", "bytes"
     );
     for r in runs {
         let seconds = r

@@ -222,8 +222,8 @@ pub fn print_outcome(outcome: &SyncOutcome) {
     if let Some(rec) = &outcome.reconciliation {
         println!("reconciliation (source vs lake):");
         println!(
-            "  {:<30} {:>10} {:>10}  {}",
-            "lake table", "source", "lake", "result"
+            "  {:<30} {:>10} {:>10}  result",
+            "lake table", "source", "lake"
         );
         for row in &rec.rows {
             let result = if row.matches() {
