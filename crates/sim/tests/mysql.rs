@@ -73,22 +73,9 @@ async fn mysql_rows(url: &str) -> Vec<Vec<String>> {
     all
 }
 
-/// A scratch database on the test MariaDB (MEDLAKE_TEST_MYSQL_URL, set by
-/// scripts/test.sh). A missing setting fails the test: it must not pass without MariaDB.
-fn crate_test_mysql_url(purpose: &str) -> String {
-    let server = std::env::var("MEDLAKE_TEST_MYSQL_URL").expect(
-        "MEDLAKE_TEST_MYSQL_URL is not set: run the tests through scripts/test.sh, which starts MariaDB",
-    );
-    format!(
-        "{}/medlake_sim_{purpose}_{}",
-        server.trim_end_matches('/'),
-        std::process::id()
-    )
-}
-
 #[tokio::test]
 async fn mysql_and_sqlite_hold_the_same_rows() {
-    let url = crate_test_mysql_url("same_rows");
+    let url = common::test_mysql_url("same_rows");
     let p = params(21, 0.003);
     let mut w = BusinessWriter::open(&Target::parse(&url).unwrap())
         .await

@@ -50,3 +50,16 @@ pub fn dump_sqlite(path: &Path) -> Vec<(String, Vec<String>)> {
         })
         .collect()
 }
+
+/// A scratch database on the test MariaDB (MEDLAKE_TEST_MYSQL_URL, set by
+/// scripts/test.sh). A missing setting fails the test: it must not pass without MariaDB.
+pub fn test_mysql_url(purpose: &str) -> String {
+    let server = std::env::var("MEDLAKE_TEST_MYSQL_URL").expect(
+        "MEDLAKE_TEST_MYSQL_URL is not set: run the tests through scripts/test.sh, which starts MariaDB",
+    );
+    format!(
+        "{}/medlake_sim_{purpose}_{}",
+        server.trim_end_matches('/'),
+        std::process::id()
+    )
+}
