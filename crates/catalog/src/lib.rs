@@ -67,6 +67,8 @@ pub enum Outcome {
     Succeeded,
     /// Stopped with an error.
     Failed,
+    /// Not run because something it needs failed.
+    Skipped,
 }
 
 impl Outcome {
@@ -75,6 +77,7 @@ impl Outcome {
             Outcome::Running => "running",
             Outcome::Succeeded => "succeeded",
             Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
         }
     }
 
@@ -82,6 +85,7 @@ impl Outcome {
         match s {
             "succeeded" => Outcome::Succeeded,
             "failed" => Outcome::Failed,
+            "skipped" => Outcome::Skipped,
             _ => Outcome::Running,
         }
     }

@@ -20,6 +20,13 @@ pub struct BenchArgs {
     /// Folder to work in (default: a temporary folder, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Benchmark the warehouse build instead: simulate, sync and build --days days, and
+    /// report the build time of each day and the peak memory.
+    #[arg(long)]
+    pub warehouse: bool,
+    /// Days of the warehouse benchmark.
+    #[arg(long, default_value_t = 30, requires = "warehouse")]
+    pub days: u32,
 }
 
 struct Figure {
@@ -56,6 +63,9 @@ pub fn peak_rss_bytes() -> u64 {
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: &BenchArgs) -> Result<()> {
+    if args.warehouse {
+        return warehouse(args).await;
+    }
     let temp = tempfile::tempdir().context("creating a temporary folder")?;
     let dir = args
         .dir
@@ -149,6 +159,87 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
             crate::report::human_bytes(f.peak_rss)
         );
     }
+    print_machine();
+    Ok(())
+}
+
+/// The warehouse benchmark: day after day, simulate and sync (not timed), then build (timed).
+async fn warehouse(args: &BenchArgs) -> Result<()> {
+    use medlake_warehouse::{BuildOptions, NoBuildProgress, Warehouse};
+    let temp = tempfile::tempdir().context("creating a temporary folder")?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut config = Config::defaults_in(&dir);
+    config.simulate.scale = args.scale;
+    config.simulate.start = NaiveDate::from_ymd_opt(2026, 1, 5).context("start day")?;
+    println!(
+        "medlake bench --warehouse: scale {}, {} days from {}, in {}",
+        args.scale,
+        args.days,
+        config.simulate.start,
+        dir.display()
+    );
+    let project = config.project()?;
+    let options = BuildOptions {
+        parallelism: config.warehouse.parallelism,
+        retries: 0,
+        ..Default::default()
+    };
+    let mut handles: Option<Handles> = None;
+    println!("\n| day | build seconds | rows written | peak RSS so far |");
+    println!("|---|---:|---:|---:|");
+    let mut times = Vec::new();
+    for i in 0..args.days {
+        let day = config.simulate.start + chrono::Duration::days(i64::from(i));
+        simulate_cmd::simulate(
+            &config.business.url,
+            &SimulationPlan::from_config(&config, 1),
+            true,
+        )
+        .await?;
+        let h = match handles.take() {
+            Some(h) => h,
+            None => Handles::open(&config)?,
+        };
+        let sync = SyncArgs {
+            day: Some(day),
+            no_reconcile: true,
+            ..Default::default()
+        };
+        sync_cmd::run(&h, &config, &sync, true).await?;
+        let report = Warehouse::new(&h.lake, &h.catalog, &project)
+            .build_day(day, &options, &NoBuildProgress)
+            .await?;
+        if !report.succeeded() {
+            crate::build_cmd::print_day(&report);
+            anyhow::bail!("the build of {day} failed");
+        }
+        println!(
+            "| {day} | {:.2} | {} | {} |",
+            report.seconds,
+            report.rows(),
+            crate::report::human_bytes(peak_rss_bytes())
+        );
+        times.push(report.seconds);
+        handles = Some(h);
+    }
+    if let (Some(first), Some(last)) = (times.first(), times.last()) {
+        let max = times.iter().copied().fold(0.0, f64::max);
+        println!(
+            "\nday 1 build {first:.2} s, day {} build {last:.2} s (ratio {:.2}), slowest day {max:.2} s, peak RSS {}",
+            times.len(),
+            last / first.max(1e-9),
+            crate::report::human_bytes(peak_rss_bytes())
+        );
+    }
+    print_machine();
+    Ok(())
+}
+
+fn print_machine() {
     println!(
         "\nmachine: {} cores, {}",
         std::thread::available_parallelism()
@@ -166,5 +257,4 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
             )
             .unwrap_or_else(|| "unknown CPU".into())
     );
-    Ok(())
 }

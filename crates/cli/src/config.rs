@@ -23,6 +23,21 @@ pub struct Config {
     pub simulate: SimulateConfig,
     /// Ingestion.
     pub sync: SyncConfig,
+    /// The warehouse build.
+    pub warehouse: WarehouseConfig,
+}
+
+/// Warehouse build settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// Folder of models (`<layer>/*.sql` and `metrics.toml`), or `builtin` for the models
+    /// shipped in the binary (`medlake models --export DIR` writes them out to start from).
+    pub models: String,
+    /// Models built at once.
+    pub parallelism: usize,
+    /// Extra attempts of a failing model.
+    pub retries: u32,
 }
 
 /// Where the business database is.
@@ -100,7 +115,22 @@ impl Config {
                 chunk_ids: 50_000,
                 batch_rows: 200_000,
             },
+            warehouse: WarehouseConfig {
+                models: "builtin".into(),
+                parallelism: 2,
+                retries: 2,
+            },
         }
+    }
+
+    /// The warehouse project the config names.
+    pub fn project(&self) -> Result<medlake_warehouse::Project> {
+        let project = if self.warehouse.models == "builtin" {
+            medlake_warehouse::Project::builtin()
+        } else {
+            medlake_warehouse::Project::load(Path::new(&self.warehouse.models))
+        };
+        project.context("warehouse models")
     }
 
     /// Loads defaults, then `file` (an error if named and missing; `medlake.toml` in the

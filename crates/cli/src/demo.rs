@@ -9,7 +9,8 @@ use chrono::NaiveDate;
 use crate::config::Config;
 use crate::simulate_cmd::{self, SimulationPlan};
 use crate::sync_cmd::{self, Handles, SyncArgs};
-use crate::{progress, report};
+use crate::{build_cmd, progress, report};
+use medlake_warehouse::{metric_values, BuildOptions, NoBuildProgress, Project, Warehouse};
 
 /// Marks a folder as made by `medlake demo`, so a re-run may wipe it and nothing else.
 const MARKER: &str = ".medlake-demo";
@@ -34,7 +35,19 @@ pub struct DemoArgs {
     pub start: NaiveDate,
 }
 
-/// Runs the demo: simulate and sync day by day, then show the lake.
+/// Measures shown at the end of the demo, overall, for the last day and its 7-day window.
+const HEADLINES: [&str; 8] = [
+    "consultation_placed_count",
+    "consultation_paid_amount",
+    "total_paid_amount",
+    "pay_conversion_rate",
+    "paying_users",
+    "prescription_rate",
+    "good_review_rate",
+    "median_paid_to_finished_minutes",
+];
+
+/// Runs the demo: simulate, sync and build day by day, then show the lake and headlines.
 pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
     if args.days == 0 {
         bail!("--days must be at least 1");
@@ -55,7 +68,14 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
         args.dir.display()
     );
     let started = Instant::now();
-    let bar = progress::steps_bar(u64::from(args.days), "simulate + sync day", quiet);
+    let bar = progress::steps_bar(u64::from(args.days), "simulate + sync + build", quiet);
+    let project = config.project()?;
+    let build_options = BuildOptions {
+        parallelism: config.warehouse.parallelism,
+        retries: config.warehouse.retries,
+        ..Default::default()
+    };
+    let mut build_seconds = 0.0;
     let mut handles: Option<Handles> = None;
     let mut mismatches = Vec::new();
     let mut business_rows = 0u64;
@@ -85,16 +105,26 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
                     .map(|r| format!("{day} {}", r.lake_table)),
             );
         }
+        let built = Warehouse::new(&h.lake, &h.catalog, &project)
+            .build_day(day, &build_options, &NoBuildProgress)
+            .await
+            .with_context(|| format!("build of {day}"))?;
+        if !built.succeeded() {
+            build_cmd::print_day(&built);
+            bail!("the warehouse build of {day} failed (see above)");
+        }
+        build_seconds += built.seconds;
         handles = Some(h);
         bar.inc(1);
     }
     bar.finish_and_clear();
     let h = handles.context("no day was synced")?;
     println!(
-        "simulated and synced {} days in {:.1} s ({} business rows written)\n",
+        "simulated, synced and built {} days in {:.1} s ({} business rows written; warehouse builds {:.1} s)\n",
         args.days,
         started.elapsed().as_secs_f64(),
-        business_rows
+        business_rows,
+        build_seconds
     );
     report::print_lake(&h.lake.summary().await.context("reading the lake")?, false);
     let runs = h.catalog.recent_runs(usize::MAX)?;
@@ -111,6 +141,8 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
             mismatches.join(", ")
         );
     }
+    let last = args.start + chrono::Duration::days(i64::from(args.days) - 1);
+    print_headlines(&h.lake, &project, last).await?;
     let exe = std::env::current_exe().ok();
     let exe = exe
         .as_deref()
@@ -134,10 +166,53 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
         config_path.display()
     );
     println!(
+        "  {} metrics 好评   # the metric catalog, searchable",
+        exe.display()
+    );
+    println!(
         "  python3 scripts/read_lake.py {}   # any Delta reader works",
         args.dir.join("lake").display()
     );
     Ok(())
+}
+
+async fn print_headlines(
+    lake: &medlake_lake::Lake,
+    project: &Project,
+    day: NaiveDate,
+) -> Result<()> {
+    let values = metric_values(lake, day)
+        .await
+        .context("reading metric values")?;
+    println!("\nheadline metrics for {day} (whole business; last day | last 7 days):");
+    for name in HEADLINES {
+        let Some(measure) = project.metrics.measure(name) else {
+            continue;
+        };
+        let value = |w: u32| {
+            values
+                .iter()
+                .find(|v| v.measure == name && v.dimension == "overall" && v.window_days == w)
+                .map_or_else(|| "0".to_string(), |v| format_value(v.value, &measure.unit))
+        };
+        println!(
+            "  {:<16} {:<40} {:>14} | {:>14}",
+            measure.label_zh,
+            measure.label_en,
+            value(1),
+            value(7)
+        );
+    }
+    Ok(())
+}
+
+fn format_value(value: f64, unit: &str) -> String {
+    match unit {
+        "ratio" => format!("{:.1}%", value * 100.0),
+        "CNY" => format!("¥{value:.2}"),
+        "minutes" | "stars" => format!("{value:.1}"),
+        _ => format!("{value:.0}"),
+    }
 }
 
 fn prepare_dir(dir: &Path) -> Result<()> {

@@ -2,6 +2,7 @@
 //! the crate that owns the capability; errors become one line on stderr.
 
 mod bench;
+mod build_cmd;
 mod config;
 mod demo;
 mod progress;
@@ -59,10 +60,27 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         limit: usize,
     },
+    /// Build the warehouse (dim, dwd, dws, ads and the metrics) for a day or a range of
+    /// days, in dependency order, from the ODS tables of the lake.
+    Build(build_cmd::BuildArgs),
+    /// List the warehouse models with their layer, materialization and inputs.
+    Models {
+        /// Write the built-in models into this folder (then set warehouse.models to it).
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
+    },
+    /// List the metric catalog: base measures, or every instance with --instances.
+    Metrics {
+        /// Only measures whose name, labels, topic or definition contain this (中文 or English).
+        search: Option<String>,
+        /// One line per metric instance (measure x dimension x window).
+        #[arg(long)]
+        instances: bool,
+    },
     /// Print the effective configuration (passwords hidden).
     Config,
     /// Run the whole chain on this machine, no server needed: simulate 30 days at a small
-    /// scale, sync them day by day, and print what the lake holds.
+    /// scale, sync and build them day by day, and print the lake and headline metrics.
     Demo(demo::DemoArgs),
     /// Measure simulator and sync throughput (rows/s) and peak memory.
     Bench(bench::BenchArgs),
@@ -71,7 +89,7 @@ enum Command {
 fn init_logging(verbose: u8) {
     // delta-rs logs failures it also returns; medlake reports those itself, once.
     let default = match verbose {
-        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn",
+        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn,medlake_warehouse=warn",
         1 => "info",
         _ => "debug",
     };
@@ -116,6 +134,43 @@ async fn run(cli: Cli) -> Result<()> {
             let catalog =
                 medlake_catalog::Catalog::open(&config.catalog.path).context("catalog")?;
             report::print_runs(&catalog.recent_runs(limit)?);
+            Ok(())
+        }
+        Command::Build(args) => {
+            let reports = build_cmd::run(&load()?, &args, cli.quiet).await?;
+            let failed: Vec<String> = reports
+                .iter()
+                .filter(|r| !r.succeeded())
+                .map(|r| r.dt.to_string())
+                .collect();
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "the build of {} did not succeed (see above)",
+                    failed.join(", ")
+                )
+            }
+        }
+        Command::Models { export } => {
+            if let Some(dir) = export {
+                medlake_warehouse::Project::export_builtin(&dir)
+                    .with_context(|| format!("writing models into {}", dir.display()))?;
+                println!(
+                    "wrote the built-in models into {}; set MEDLAKE_WAREHOUSE_MODELS={} (or warehouse.models) to build from them",
+                    dir.display(),
+                    dir.display()
+                );
+                return Ok(());
+            }
+            build_cmd::print_models(&load()?.project()?);
+            Ok(())
+        }
+        Command::Metrics { search, instances } => {
+            let shown = build_cmd::print_metrics(&load()?.project()?, search.as_deref(), instances);
+            if shown == 0 {
+                anyhow::bail!("no metric matches {:?}", search.unwrap_or_default());
+            }
             Ok(())
         }
         Command::Config => {

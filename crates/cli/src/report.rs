@@ -87,6 +87,7 @@ pub fn print_runs(runs: &[RunRecord]) {
             Outcome::Succeeded => "ok".to_string(),
             Outcome::Running => "running/interrupted".to_string(),
             Outcome::Failed => format!("FAILED: {}", r.message.as_deref().unwrap_or("")),
+            Outcome::Skipped => r.message.clone().unwrap_or_else(|| "skipped".into()),
         };
         println!(
             "{:>6}  {:<10} {:<22} {:<11} {:<20} {:>9} {:>10} {:>10}  {outcome}",

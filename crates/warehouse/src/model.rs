@@ -1,0 +1,192 @@
+//! One model: a SQL file with its declaration in a leading `/* ... */` TOML block.
+//!
+//! ```sql
+//! /*
+//! description = "Doctors as they were at the end of the day."
+//! grain = "one row per doctor per day"
+//! materialization = "snapshot"
+//! phi = ["doctor_name"]
+//! [columns]
+//! doctor_id = "Doctor id."
+//! */
+//! SELECT id AS doctor_id, name AS doctor_name FROM ods_doctor_full WHERE dt = '{{ dt }}'
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::WarehouseError;
+
+/// The warehouse layers, in the order data flows through them.
+pub const LAYERS: [&str; 5] = ["ods", "dim", "dwd", "dws", "ads"];
+
+/// How a model's result is kept. Every kind writes partition `dt` of the model's table in
+/// one Delta commit, so a rebuild of a day replaces exactly that day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Materialization {
+    /// Daily full snapshot: partition `dt` holds the whole table as of that day.
+    Snapshot,
+    /// Daily incremental partition: partition `dt` holds the events of that day.
+    Incremental,
+    /// Slowly changing dimension (type 2, "zipper"): the SQL returns the rows that changed
+    /// on the day; partition `dt` holds every version with `start_date` and `end_date`.
+    Scd2,
+    /// To-date accumulation: the SQL returns the day's rows; partition `dt` holds the
+    /// previous partition merged with them by `unique_key` using the `merge` rules.
+    Accumulate,
+}
+
+/// How an accumulating model combines a column of yesterday's and today's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeRule {
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Sum.
+    Sum,
+}
+
+impl MergeRule {
+    /// The SQL aggregate of the rule.
+    pub fn sql(self) -> &'static str {
+        match self {
+            MergeRule::Min => "min",
+            MergeRule::Max => "max",
+            MergeRule::Sum => "sum",
+        }
+    }
+}
+
+/// The declaration at the head of a model file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declaration {
+    /// What the table holds, for people.
+    pub description: String,
+    /// What one row is.
+    pub grain: String,
+    /// How the result is kept.
+    pub materialization: Materialization,
+    /// Columns holding protected health information.
+    #[serde(default)]
+    pub phi: Vec<String>,
+    /// Key columns of `scd2` and `accumulate` models.
+    #[serde(default)]
+    pub unique_key: Vec<String>,
+    /// Per-column rules of `accumulate` models; other non-key columns keep the latest value.
+    #[serde(default)]
+    pub merge: BTreeMap<String, MergeRule>,
+    /// Fail the model when it returns no rows (a snapshot of an empty source is a broken sync).
+    #[serde(default)]
+    pub expect_rows: bool,
+    /// Documentation of columns.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+}
+
+/// A model: a named SQL query of one layer with its declaration.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Table name (the file name without `.sql`).
+    pub name: String,
+    /// Layer (the folder).
+    pub layer: String,
+    /// The declaration.
+    pub declaration: Declaration,
+    /// The SQL with `{{ }}` placeholders.
+    pub sql: String,
+    /// Where it was read from, for messages.
+    pub origin: String,
+}
+
+impl Model {
+    /// Parses a model file of `layer` named `name`.
+    pub fn parse(
+        name: &str,
+        layer: &str,
+        text: &str,
+        origin: &str,
+    ) -> Result<Model, WarehouseError> {
+        let bad = |reason: String| WarehouseError::definition(origin, reason);
+        let body = text.trim_start();
+        let rest = body
+            .strip_prefix("/*")
+            .ok_or_else(|| bad("a model starts with its declaration in /* ... */".into()))?;
+        let end = rest
+            .find("*/")
+            .ok_or_else(|| bad("the declaration's /* has no closing */".into()))?;
+        let declaration: Declaration =
+            toml::from_str(&rest[..end]).map_err(|e| bad(format!("declaration: {e}")))?;
+        let sql = rest[end + 2..].trim().trim_end_matches(';').to_string();
+        if sql.is_empty() {
+            return Err(bad("no SQL after the declaration".into()));
+        }
+        if !LAYERS.contains(&layer) || layer == "ods" {
+            return Err(bad(format!(
+                "layer {layer:?} is not one of dim, dwd, dws, ads"
+            )));
+        }
+        if !name.starts_with(&format!("{layer}_")) {
+            return Err(bad(format!("a {layer} model's name starts with {layer}_")));
+        }
+        let keyed = matches!(
+            declaration.materialization,
+            Materialization::Scd2 | Materialization::Accumulate
+        );
+        if keyed && declaration.unique_key.is_empty() {
+            return Err(bad("scd2 and accumulate models need unique_key".into()));
+        }
+        Ok(Model {
+            name: name.to_string(),
+            layer: layer.to_string(),
+            declaration,
+            sql,
+            origin: origin.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_declaration_and_sql() {
+        let m = Model::parse(
+            "dim_x",
+            "dim",
+            "/*\ndescription = \"d\"\ngrain = \"g\"\nmaterialization = \"snapshot\"\nphi = [\"a\"]\n[columns]\na = \"A\"\n*/\nSELECT 1 AS a;\n",
+            "dim/dim_x.sql",
+        )
+        .unwrap();
+        assert_eq!(m.declaration.materialization, Materialization::Snapshot);
+        assert_eq!(m.declaration.phi, vec!["a"]);
+        assert_eq!(m.sql, "SELECT 1 AS a");
+    }
+
+    #[test]
+    fn malformed_models_are_refused_with_the_file_name() {
+        let cases = [
+            ("SELECT 1", "starts with its declaration"),
+            ("/* description = 1 */ SELECT 1", "declaration"),
+            (
+                "/*\ndescription=\"d\"\ngrain=\"g\"\nmaterialization=\"scd2\"\n*/ SELECT 1",
+                "unique_key",
+            ),
+            (
+                "/*\ndescription=\"d\"\ngrain=\"g\"\nmaterialization=\"daily\"\n*/ SELECT 1",
+                "materialization",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Model::parse("dim_x", "dim", text, "dim/dim_x.sql").unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.starts_with("dim/dim_x.sql"), "{msg}");
+            assert!(msg.contains(expected), "{msg}");
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `{{ name }}` and `{{ name - N }}` placeholders in model SQL.
+//!
+//! A model is written for one business day: `'{{ dt }}'` is that day, `'{{ dt - 6 }}'` six
+//! days before it (dates step by days). Nothing else is templated: the SQL stays SQL that a
+//! reader can run by hand after replacing the dates.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate};
+
+/// The values a template can name.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    dates: BTreeMap<&'static str, NaiveDate>,
+}
+
+impl Vars {
+    /// Variables for building day `dt`.
+    pub fn for_day(dt: NaiveDate) -> Vars {
+        let mut v = Vars::default();
+        v.dates.insert("dt", dt);
+        v
+    }
+
+    /// Adds (or replaces) a date variable.
+    pub fn with(mut self, name: &'static str, value: NaiveDate) -> Vars {
+        self.dates.insert(name, value);
+        self
+    }
+}
+
+/// Replaces every placeholder of `sql`; the error names the placeholder that cannot be filled.
+pub fn render(sql: &str, vars: &Vars) -> Result<String, String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| "a '{{' has no closing '}}'".to_string())?;
+        out.push_str(&eval(after[..end].trim(), vars)?);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn eval(expr: &str, vars: &Vars) -> Result<String, String> {
+    let (name, offset) = match expr.find(['+', '-']) {
+        Some(i) => {
+            let n: u64 = expr[i + 1..]
+                .trim()
+                .parse()
+                .map_err(|_| format!("{{{{ {expr} }}}}: expected a whole number of days"))?;
+            let signed = if expr.as_bytes()[i] == b'-' {
+                -(n as i64)
+            } else {
+                n as i64
+            };
+            (expr[..i].trim(), signed)
+        }
+        None => (expr, 0),
+    };
+    let date = vars
+        .dates
+        .get(name)
+        .ok_or_else(|| format!("{{{{ {expr} }}}}: unknown variable {name:?}"))?;
+    let moved = if offset >= 0 {
+        date.checked_add_days(Days::new(offset as u64))
+    } else {
+        date.checked_sub_days(Days::new(offset.unsigned_abs()))
+    };
+    moved
+        .map(|d| d.to_string())
+        .ok_or_else(|| format!("{{{{ {expr} }}}}: date out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn dates_step_by_days_across_months() {
+        let vars = Vars::for_day(day("2026-03-01"));
+        assert_eq!(
+            render(
+                "dt BETWEEN '{{ dt - 1 }}' AND '{{dt}}' OR '{{ dt + 30 }}'",
+                &vars
+            )
+            .unwrap(),
+            "dt BETWEEN '2026-02-28' AND '2026-03-01' OR '2026-03-31'"
+        );
+    }
+
+    #[test]
+    fn unknown_names_and_bad_offsets_are_errors() {
+        let vars = Vars::for_day(day("2026-03-01"));
+        assert!(render("{{ today }}", &vars)
+            .unwrap_err()
+            .contains("unknown"));
+        assert!(render("{{ dt - x }}", &vars)
+            .unwrap_err()
+            .contains("whole number"));
+        assert!(render("{{ dt", &vars).unwrap_err().contains("closing"));
+    }
+}

@@ -1,0 +1,59 @@
+/*
+description = "Patients with their age and age group on the day (DOMAIN.md age groups)."
+grain = "one row per patient per day"
+materialization = "snapshot"
+expect_rows = true
+phi = ["patient_name", "birthday", "id_card_no"]
+
+[columns]
+patient_id = "Patient id."
+user_id = "The user who added the patient."
+patient_name = "Name (PHI)."
+birthday = "Birthday (PHI)."
+id_card_no = "Resident ID number (PHI)."
+gender_label = "男 / 女."
+age = "Whole years between birthday and the day."
+age_group = "0-2 婴儿, 3-5 幼儿, 6-11 儿童, 12-17 少年, 18-29 青年, 30-59 中年, 60+ 老年."
+added_date = "Day the patient was added."
+*/
+WITH p AS (
+    SELECT
+        id,
+        user_id,
+        name,
+        birthday,
+        id_card_no,
+        gender,
+        create_time,
+        CAST(
+            date_part('year', DATE '{{ dt }}') - date_part('year', birthday)
+            - CASE
+                WHEN date_part('month', birthday) * 100 + date_part('day', birthday)
+                     > date_part('month', DATE '{{ dt }}') * 100 + date_part('day', DATE '{{ dt }}')
+                THEN 1 ELSE 0
+              END
+        AS INT) AS age
+    FROM ods_patient_full
+    WHERE dt = '{{ dt }}'
+)
+SELECT
+    p.id AS patient_id,
+    p.user_id,
+    p.name AS patient_name,
+    p.birthday,
+    p.id_card_no,
+    p.gender,
+    g.value AS gender_label,
+    p.age,
+    CASE
+        WHEN p.age <= 2 THEN '0-2 婴儿'
+        WHEN p.age <= 5 THEN '3-5 幼儿'
+        WHEN p.age <= 11 THEN '6-11 儿童'
+        WHEN p.age <= 17 THEN '12-17 少年'
+        WHEN p.age <= 29 THEN '18-29 青年'
+        WHEN p.age <= 59 THEN '30-59 中年'
+        ELSE '60+ 老年'
+    END AS age_group,
+    CAST(p.create_time AS DATE) AS added_date
+FROM p
+LEFT JOIN ods_dict_full g ON g.dt = '{{ dt }}' AND g.id = p.gender
