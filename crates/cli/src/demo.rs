@@ -129,7 +129,7 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
     report::print_lake(&h.lake.summary().await.context("reading the lake")?, false);
     let runs = h.catalog.recent_runs(usize::MAX)?;
     println!(
-        "\n{} sync runs recorded in {}",
+        "\n{} runs (sync and build) recorded in {}",
         runs.len(),
         config.catalog.path.display()
     );
@@ -196,11 +196,11 @@ async fn print_headlines(
                 .map_or_else(|| "0".to_string(), |v| format_value(v.value, &measure.unit))
         };
         println!(
-            "  {:<16} {:<40} {:>14} | {:>14}",
-            measure.label_zh,
-            measure.label_en,
+            "  {:>14} | {:>14}  {} ({})",
             value(1),
-            value(7)
+            value(7),
+            measure.label_en,
+            measure.label_zh
         );
     }
     Ok(())

@@ -75,7 +75,7 @@ pub fn print_runs(runs: &[RunRecord]) {
         return;
     }
     println!(
-        "{:>6}  {:<10} {:<22} {:<11} {:<20} {:>9} {:>10} {:>10}  outcome",
+        "{:>6}  {:<10} {:<28} {:<11} {:<20} {:>9} {:>10} {:>10}  outcome",
         "run", "kind", "target", "day", "started", "seconds", "rows", "bytes"
     );
     for r in runs {
@@ -90,7 +90,7 @@ pub fn print_runs(runs: &[RunRecord]) {
             Outcome::Skipped => r.message.clone().unwrap_or_else(|| "skipped".into()),
         };
         println!(
-            "{:>6}  {:<10} {:<22} {:<11} {:<20} {:>9} {:>10} {:>10}  {outcome}",
+            "{:>6}  {:<10} {:<28} {:<11} {:<20} {:>9} {:>10} {:>10}  {outcome}",
             r.id,
             r.kind,
             r.target,
