@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Starts (or checks) everything the tests need, so `scripts/test.sh` works on a fresh machine:
-# the machine's MariaDB on 127.0.0.1:3306 and a Python with the deltalake reader.
-# Prints the environment the tests read (MEDLAKE_TEST_MYSQL_URL, MEDLAKE_TEST_PYTHON) as
+# the machine's MariaDB on 127.0.0.1:3306, a second MariaDB with a row-based binlog on
+# 127.0.0.1:3307 (its own data folder under /var/tmp, for change capture), and a Python with
+# the deltalake reader.
+# Prints the environment the tests read (MEDLAKE_TEST_MYSQL_URL, MEDLAKE_TEST_BINLOG_URL,
+# MEDLAKE_TEST_PYTHON) as
 # `export` lines, so callers can `eval "$(scripts/services.sh)"`.
 set -euo pipefail
 
@@ -22,6 +25,37 @@ fi
 mariadb_up || { log "MariaDB did not come up on 127.0.0.1:3306"; exit 1; }
 log "MariaDB is up on 127.0.0.1:3306"
 
+# The binlog MariaDB: a throwaway instance of the same server binary, row-based binlog with
+# full row images and column names in the table maps (binlog_row_metadata=FULL), as a
+# production primary that medlake captures from would be configured.
+binlog_port=${MEDLAKE_TEST_BINLOG_PORT:-3307}
+binlog_dir=${MEDLAKE_TEST_BINLOG_DIR:-/var/tmp/medlake-binlog-mariadb}
+binlog_up() { mariadb-admin --protocol=tcp -h 127.0.0.1 -P "$binlog_port" -u root ping >/dev/null 2>&1; }
+if ! binlog_up; then
+  if [ ! -d "$binlog_dir/data/mysql" ]; then
+    log "creating the binlog MariaDB's data folder $binlog_dir/data"
+    mkdir -p "$binlog_dir"
+    mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$binlog_dir/data" \
+      --auth-root-authentication-method=normal --skip-test-db >"$binlog_dir/install.log" 2>&1 \
+      || { log "mariadb-install-db failed, see $binlog_dir/install.log"; exit 1; }
+  fi
+  log "starting the binlog MariaDB on 127.0.0.1:$binlog_port"
+  # setsid: the server outlives this script and the shell that ran it.
+  setsid /usr/sbin/mariadbd --no-defaults --user="$(id -un)" --datadir="$binlog_dir/data" \
+    --port="$binlog_port" --bind-address=127.0.0.1 --socket="$binlog_dir/mysqld.sock" \
+    --pid-file="$binlog_dir/mysqld.pid" --log-error="$binlog_dir/error.log" \
+    --server-id=1 --log-bin="$binlog_dir/data/binlog" --binlog-format=ROW \
+    --binlog-row-image=FULL --binlog-row-metadata=FULL --max-connections=500 \
+    --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
+    </dev/null >/dev/null 2>&1 &
+  for _ in $(seq 1 60); do binlog_up && break; sleep 1; done
+fi
+binlog_up || { log "the binlog MariaDB did not come up on 127.0.0.1:$binlog_port (see $binlog_dir/error.log)"; exit 1; }
+binlog_format=$(mariadb --protocol=tcp -h 127.0.0.1 -P "$binlog_port" -u root -N -e 'SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_row_metadata')
+[ "$binlog_format" = "$(printf '1\tROW\tFULL\tFULL')" ] \
+  || { log "the MariaDB on port $binlog_port is not logging full row images: $binlog_format"; exit 1; }
+log "binlog MariaDB is up on 127.0.0.1:$binlog_port (row-based binlog)"
+
 venv=${MEDLAKE_TEST_VENV:-/var/tmp/medlake-test-venv}
 if ! "$venv/bin/python" -c 'import deltalake, pyarrow' >/dev/null 2>&1; then
   log "installing the Python Delta reader (deltalake, pyarrow) into $venv"
@@ -32,4 +66,5 @@ fi
 log "Python Delta reader: $("$venv/bin/python" -c 'import deltalake; print(deltalake.__version__)')"
 
 echo "export MEDLAKE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306"
+echo "export MEDLAKE_TEST_BINLOG_URL=mysql://root@127.0.0.1:$binlog_port"
 echo "export MEDLAKE_TEST_PYTHON=$venv/bin/python"

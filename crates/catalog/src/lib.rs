@@ -121,7 +121,8 @@ pub struct Catalog {
     conn: Mutex<Connection>,
 }
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE capture_state (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE capture_state (
         table_name TEXT PRIMARY KEY,
         committed_batch INTEGER NOT NULL DEFAULT 0,
         committed_time TEXT,
@@ -143,7 +144,14 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE capture_state (
         bytes INTEGER NOT NULL DEFAULT 0,
         message TEXT
     );
-    CREATE INDEX run_kind_target ON run(kind, target, started);"];
+    CREATE INDEX run_kind_target ON run(kind, target, started);",
+    "CREATE TABLE binlog_position (
+        source TEXT PRIMARY KEY,
+        file TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        updated TEXT NOT NULL
+    );",
+];
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
@@ -288,6 +296,40 @@ impl Catalog {
         Ok(())
     }
 
+    /// Where binlog capture from `source` resumes: the binlog file and offset after the last
+    /// transaction whose changes are all in the lake. `None` before the first capture.
+    pub fn binlog_position(&self, source: &str) -> Result<Option<(String, u64)>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT file, offset FROM binlog_position WHERE source = ?1",
+                [source],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?;
+        row.map(|(file, offset)| {
+            u64::try_from(offset)
+                .map(|o| (file, o))
+                .map_err(|_| CatalogError::Corrupt("binlog_position.offset"))
+        })
+        .transpose()
+    }
+
+    /// Records that capture from `source` has everything before `file:offset` in the lake.
+    pub fn set_binlog_position(&self, source: &str, file: &str, offset: u64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO binlog_position (source, file, offset, updated) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(source) DO UPDATE SET file = ?2, offset = ?3, updated = ?4",
+            params![
+                source,
+                file,
+                i64::try_from(offset).unwrap_or(i64::MAX),
+                fmt_time(&Local::now().naive_local())
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Starts a run record and returns its id.
     pub fn start_run(&self, kind: &str, target: &str, dt: Option<&str>) -> Result<i64> {
         let conn = self.conn();
@@ -387,6 +429,23 @@ mod tests {
         assert_eq!(
             (s.committed_batch, s.committed, s.pending),
             (1, Some((t(1), 7)), None)
+        );
+    }
+
+    #[test]
+    fn binlog_position_is_kept_per_source() {
+        let c = Catalog::open_in_memory().unwrap();
+        assert_eq!(c.binlog_position("a").unwrap(), None);
+        c.set_binlog_position("a", "binlog.000002", 4567).unwrap();
+        c.set_binlog_position("b", "binlog.000001", 4).unwrap();
+        c.set_binlog_position("a", "binlog.000003", 8).unwrap();
+        assert_eq!(
+            c.binlog_position("a").unwrap(),
+            Some(("binlog.000003".to_string(), 8))
+        );
+        assert_eq!(
+            c.binlog_position("b").unwrap(),
+            Some(("binlog.000001".to_string(), 4))
         );
     }
 

@@ -25,6 +25,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// The warehouse build.
     pub warehouse: WarehouseConfig,
+    /// Change capture from the binlog.
+    pub cdc: CdcConfig,
 }
 
 /// Warehouse build settings.
@@ -91,6 +93,18 @@ pub struct SyncConfig {
     pub batch_rows: usize,
 }
 
+/// Change capture settings (`medlake cdc`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdcConfig {
+    /// Row changes after which a flush (one lake commit per table) is forced.
+    pub batch_rows: usize,
+    /// Longest wait, in milliseconds, between a change and its flush.
+    pub flush_ms: u64,
+    /// Replica server id to register with; 0 picks one from the process id.
+    pub server_id: u32,
+}
+
 impl Config {
     /// Defaults that keep everything under `data_dir`.
     pub fn defaults_in(data_dir: &Path) -> Config {
@@ -119,6 +133,11 @@ impl Config {
                 models: "builtin".into(),
                 parallelism: 2,
                 retries: 2,
+            },
+            cdc: CdcConfig {
+                batch_rows: 20_000,
+                flush_ms: 500,
+                server_id: 0,
             },
         }
     }

@@ -3,6 +3,8 @@
 
 mod bench;
 mod build_cmd;
+mod cdc_bench;
+mod cdc_cmd;
 mod config;
 mod demo;
 mod progress;
@@ -84,12 +86,16 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure simulator and sync throughput (rows/s) and peak memory.
     Bench(bench::BenchArgs),
+    /// Capture changes from the MySQL/MariaDB binlog (row format) as a replica: bootstrap
+    /// from a consistent snapshot, then stream into ods_*_inc exactly once (or print
+    /// Maxwell JSON with --to maxwell). Follows the binlog until Ctrl-C unless --once.
+    Cdc(cdc_cmd::CdcCommand),
 }
 
 fn init_logging(verbose: u8) {
     // delta-rs logs failures it also returns; medlake reports those itself, once.
     let default = match verbose {
-        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn,medlake_warehouse=warn",
+        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn,medlake_warehouse=warn,medlake_cdc=warn",
         1 => "info",
         _ => "debug",
     };
@@ -179,6 +185,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo(args) => demo::run(&args, cli.quiet).await,
         Command::Bench(args) => bench::run(&args).await,
+        Command::Cdc(cdc) => match &cdc.sub {
+            Some(cdc_cmd::CdcSub::Bench(args)) => cdc_bench::run(args).await,
+            None => cdc_cmd::run(&load()?, &cdc.args, cli.quiet).await,
+        },
     }
 }
 

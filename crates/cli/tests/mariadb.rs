@@ -3,73 +3,10 @@
 
 mod common;
 
-use common::{assert_lake_equals_source, days, source_rows, Sandbox};
-use mysql_async::prelude::Queryable;
+use common::{assert_lake_equals_source, days, source_rows, Sandbox, TempDatabase};
 
-/// The server URL (no database) from MEDLAKE_TEST_MYSQL_URL; a missing setting or an
-/// unreachable server fails the test: it must not pass without MariaDB.
 async fn mariadb_server() -> String {
-    let url = std::env::var("MEDLAKE_TEST_MYSQL_URL").expect(
-        "MEDLAKE_TEST_MYSQL_URL is not set: run the tests through scripts/test.sh, which starts MariaDB",
-    );
-    let pool = mysql_async::Pool::new(url.as_str());
-    let mut conn = pool.get_conn().await.unwrap_or_else(|e| {
-        panic!("MariaDB at {url} is not reachable ({e}): start it with scripts/services.sh")
-    });
-    let version: Option<String> = conn.query_first("SELECT VERSION()").await.unwrap();
-    assert!(
-        version
-            .unwrap_or_default()
-            .to_lowercase()
-            .contains("mariadb"),
-        "{url} is not MariaDB"
-    );
-    drop(conn);
-    pool.disconnect().await.unwrap();
-    url.trim_end_matches('/').to_string()
-}
-
-/// A database dropped when the test ends, pass or fail.
-struct TempDatabase {
-    server: String,
-    name: String,
-}
-
-impl TempDatabase {
-    fn new(server: &str, purpose: &str) -> TempDatabase {
-        let name = format!("medlake_test_{purpose}_{}", std::process::id());
-        TempDatabase {
-            server: server.to_string(),
-            name,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        let server = self.server.clone();
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let pool = mysql_async::Pool::new(server.as_str());
-                if let Ok(mut conn) = pool.get_conn().await {
-                    let _ = conn
-                        .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-                        .await;
-                }
-                let _ = pool.disconnect().await;
-            });
-        })
-        .join();
-    }
+    common::mysql_server("MEDLAKE_TEST_MYSQL_URL").await
 }
 
 const SIM: [&str; 8] = [

@@ -4,7 +4,12 @@
 //! `data` is a struct with the table's typed columns, so the warehouse reads
 //! `data['consultation_fee']` as a decimal rather than parsing JSON. `old` holds the
 //! changed columns' previous values as a JSON object where the capture knows them
-//! (binlog capture does; capture by query does not, and leaves it null).
+//! (binlog capture does; capture by query does not, and leaves it null). `data_extra` holds,
+//! as a JSON object, source columns the business schema does not declare (a column added by
+//! DDL after the schema was written): the lake's schema stays the contract, nothing is lost.
+//!
+//! Every writer of change records (query capture here, binlog capture in `medlake-cdc`)
+//! assembles its batches with [`change_record_batch`].
 
 use std::sync::Arc;
 
@@ -37,6 +42,7 @@ pub fn change_record_schema(table: &Table) -> SchemaRef {
         Field::new("position", DataType::Utf8, true),
         Field::new("data", DataType::Struct(data.fields().clone()), false),
         Field::new("old", DataType::Utf8, true),
+        Field::new("data_extra", DataType::Utf8, true),
         Field::new(medlake_lake::PARTITION_COLUMN, DataType::Utf8, false),
     ]))
 }
@@ -57,6 +63,69 @@ pub(crate) enum CaptureMode {
     Stream,
 }
 
+/// The per-record columns of a batch of change records, one entry per row of `data`.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeColumns {
+    /// `insert`, `update`, `delete` or `bootstrap-insert`.
+    pub types: Vec<&'static str>,
+    /// Event time, seconds since the epoch (UTC).
+    pub ts: Vec<i64>,
+    /// Transaction id in the source, where known.
+    pub xid: Vec<Option<i64>>,
+    /// Whether the record is the last of its transaction, where known.
+    pub commit: Vec<Option<bool>>,
+    /// Source position (`file:offset` for a binlog), where known.
+    pub position: Vec<Option<String>>,
+    /// Previous values of the changed columns as a JSON object, where known.
+    pub old: Vec<Option<String>>,
+    /// Source columns the schema does not declare, as a JSON object.
+    pub data_extra: Vec<Option<String>>,
+    /// Partition: the event's business day.
+    pub dt: Vec<String>,
+}
+
+/// Assembles change records of `table` from the rows `data` (in `arrow_schema(table)`) and
+/// their per-record columns.
+pub fn change_record_batch(
+    table: &Table,
+    database: &str,
+    data: &RecordBatch,
+    columns: ChangeColumns,
+) -> Result<RecordBatch> {
+    let n = data.num_rows();
+    let lengths = [
+        columns.types.len(),
+        columns.ts.len(),
+        columns.xid.len(),
+        columns.commit.len(),
+        columns.position.len(),
+        columns.old.len(),
+        columns.data_extra.len(),
+        columns.dt.len(),
+    ];
+    if lengths.iter().any(|&l| l != n) {
+        return Err(IngestError::Inconsistent(format!(
+            "change records of {}: {n} rows but column lengths {lengths:?}",
+            table.name
+        )));
+    }
+    let schema = change_record_schema(table);
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![database; n])),
+        Arc::new(StringArray::from(vec![table.name; n])),
+        Arc::new(StringArray::from(columns.types)),
+        Arc::new(Int64Array::from(columns.ts)),
+        Arc::new(Int64Array::from(columns.xid)),
+        Arc::new(BooleanArray::from(columns.commit)),
+        Arc::new(StringArray::from(columns.position)),
+        Arc::new(StructArray::from(data.clone())),
+        Arc::new(StringArray::from(columns.old)),
+        Arc::new(StringArray::from(columns.data_extra)),
+        Arc::new(StringArray::from(columns.dt)),
+    ];
+    Ok(RecordBatch::try_new(schema, arrays)?)
+}
+
 /// Turns business rows of `table` into change records.
 pub(crate) fn change_records(
     table: &Table,
@@ -67,7 +136,7 @@ pub(crate) fn change_records(
     let n = rows.num_rows();
     let create = timestamp_column(rows, "create_time")?;
     let update = timestamp_column(rows, "update_time")?;
-    let (types, days): (Vec<&str>, Vec<String>) = (0..n)
+    let (types, dt): (Vec<&'static str>, Vec<String>) = (0..n)
         .map(|i| match mode {
             CaptureMode::Bootstrap { dt } => ("bootstrap-insert", dt.clone()),
             CaptureMode::Stream => {
@@ -80,25 +149,30 @@ pub(crate) fn change_records(
             }
         })
         .unzip();
-    let ts: Int64Array = update
-        .iter()
-        .map(|t| t.map(|micros| micros.div_euclid(1_000_000) - LOCAL_OFFSET_SECONDS))
+    let ts = (0..n)
+        .map(|i| local_micros_to_epoch_seconds(update.value(i)))
         .collect();
-    let schema = change_record_schema(table);
-    let data = StructArray::from(rows.clone());
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec![database; n])),
-        Arc::new(StringArray::from(vec![table.name; n])),
-        Arc::new(StringArray::from(types)),
-        Arc::new(ts),
-        Arc::new(Int64Array::new_null(n)),
-        Arc::new(BooleanArray::new_null(n)),
-        Arc::new(StringArray::new_null(n)),
-        Arc::new(data),
-        Arc::new(StringArray::new_null(n)),
-        Arc::new(StringArray::from(days)),
-    ];
-    Ok(RecordBatch::try_new(schema, columns)?)
+    let columns = ChangeColumns {
+        types,
+        ts,
+        xid: vec![None; n],
+        commit: vec![None; n],
+        position: vec![None; n],
+        old: vec![None; n],
+        data_extra: vec![None; n],
+        dt,
+    };
+    change_record_batch(table, database, rows, columns)
+}
+
+/// Epoch seconds (UTC) of a local business time given in microseconds.
+pub fn local_micros_to_epoch_seconds(local_micros: i64) -> i64 {
+    local_micros.div_euclid(1_000_000) - LOCAL_OFFSET_SECONDS
+}
+
+/// The business day of an epoch time in seconds (UTC), e.g. a binlog event's timestamp.
+pub fn event_day_of_epoch(seconds: i64) -> String {
+    event_day((seconds + LOCAL_OFFSET_SECONDS) * 1_000_000)
 }
 
 fn timestamp_column<'a>(

@@ -18,7 +18,10 @@ mod incremental;
 mod progress;
 mod reconcile;
 
-pub use change_records::{change_record_schema, event_day, APP_ID};
+pub use change_records::{
+    change_record_batch, change_record_schema, event_day, event_day_of_epoch,
+    local_micros_to_epoch_seconds, ChangeColumns, APP_ID,
+};
 pub use error::IngestError;
 pub use full::{full_sync, full_sync_table, FullSyncOptions};
 pub use incremental::{inc_sync, inc_sync_table, CrashPoint, IncSyncOptions};

@@ -48,24 +48,32 @@ enum ColumnBuilder {
 }
 
 /// A cell as a database driver hands it over, before it is checked against the column type.
-pub(crate) enum Cell<'a> {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    /// SQL NULL.
     Null,
+    /// Any integer.
     Int(i64),
+    /// A floating-point number.
     Real(f64),
+    /// Text (also decimals and dates as text).
     Text(&'a str),
+    /// A date and time (a DATE arrives with time 00:00).
     DateTime(NaiveDateTime),
     /// A value the driver could not represent (e.g. MySQL's zero date).
     Invalid,
 }
 
-/// Accumulates the rows of one table and turns them into a [`RecordBatch`].
-pub(crate) struct RowsBuilder {
+/// Accumulates the rows of one table and turns them into a [`RecordBatch`] in
+/// [`arrow_schema`]`(table)`: push every cell of a row in column order, then the next row.
+pub struct RowsBuilder {
     table: &'static Table,
     columns: Vec<ColumnBuilder>,
 }
 
 impl RowsBuilder {
-    pub(crate) fn new(table: &'static Table, capacity: usize) -> Self {
+    /// A builder for about `capacity` rows of `table`.
+    pub fn new(table: &'static Table, capacity: usize) -> Self {
         let columns = table
             .columns
             .iter()
@@ -90,7 +98,7 @@ impl RowsBuilder {
     }
 
     /// Appends cell `index` of the current row.
-    pub(crate) fn push(&mut self, index: usize, cell: Cell<'_>) -> Result<(), SourceError> {
+    pub fn push(&mut self, index: usize, cell: Cell<'_>) -> Result<(), SourceError> {
         let column = &self.table.columns[index];
         let ok = match (&mut self.columns[index], cell) {
             (_, Cell::Null) if !column.nullable => false,
@@ -159,7 +167,7 @@ impl RowsBuilder {
     }
 
     /// The rows pushed so far as one batch.
-    pub(crate) fn finish(self) -> Result<RecordBatch, SourceError> {
+    pub fn finish(self) -> Result<RecordBatch, SourceError> {
         let arrays: Vec<ArrayRef> = self
             .columns
             .into_iter()
@@ -221,7 +229,7 @@ fn money_cents(cell: &Cell<'_>) -> Option<i128> {
 }
 
 /// Parses `"12.5"`, `"-0.05"`, `"3"` into cents; more than two decimals must be zeros.
-pub(crate) fn parse_decimal_cents(s: &str) -> Option<i128> {
+pub fn parse_decimal_cents(s: &str) -> Option<i128> {
     let s = s.trim();
     let (neg, digits) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),

@@ -26,9 +26,9 @@ use chrono::NaiveDateTime;
 use deltalake::arrow::record_batch::RecordBatch;
 use medlake_schema::Table;
 
-pub use arrow_rows::{arrow_schema, arrow_type};
+pub use arrow_rows::{arrow_schema, arrow_type, parse_decimal_cents, Cell, RowsBuilder};
 pub use error::SourceError;
-pub use mysql::MysqlSource;
+pub use mysql::{mysql_cell, MysqlSource};
 pub use sqlite::SqliteSource;
 
 /// Result of source operations.

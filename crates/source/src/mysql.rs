@@ -62,31 +62,29 @@ impl MysqlSource {
         let mut builder = RowsBuilder::new(table, rows.len());
         for row in &rows {
             for i in 0..table.columns.len() {
-                let text;
                 let cell = match row.as_ref(i) {
-                    None | Some(MyValue::NULL) => Cell::Null,
-                    Some(MyValue::Int(v)) => Cell::Int(*v),
-                    Some(MyValue::UInt(v)) => {
-                        Cell::Int(i64::try_from(*v).map_err(|e| query_error(table, e))?)
-                    }
-                    Some(MyValue::Float(v)) => Cell::Real(f64::from(*v)),
-                    Some(MyValue::Double(v)) => Cell::Real(*v),
-                    Some(MyValue::Bytes(b)) => {
-                        text = std::str::from_utf8(b).map_err(|e| query_error(table, e))?;
-                        Cell::Text(text)
-                    }
-                    Some(MyValue::Date(y, m, d, h, mi, s, us)) => {
-                        date_cell(*y, *m, *d, *h, *mi, *s, *us)
-                    }
-                    Some(MyValue::Time(..)) => {
-                        return Err(query_error(table, "unexpected TIME value"))
-                    }
+                    None => Cell::Null,
+                    Some(v) => mysql_cell(v).map_err(|e| query_error(table, e))?,
                 };
                 builder.push(i, cell)?;
             }
         }
         builder.finish()
     }
+}
+
+/// A value as the MySQL protocol (or the binlog) carries it, as a cell for [`RowsBuilder`].
+pub fn mysql_cell(value: &MyValue) -> std::result::Result<Cell<'_>, String> {
+    Ok(match value {
+        MyValue::NULL => Cell::Null,
+        MyValue::Int(v) => Cell::Int(*v),
+        MyValue::UInt(v) => Cell::Int(i64::try_from(*v).map_err(|e| e.to_string())?),
+        MyValue::Float(v) => Cell::Real(f64::from(*v)),
+        MyValue::Double(v) => Cell::Real(*v),
+        MyValue::Bytes(b) => Cell::Text(std::str::from_utf8(b).map_err(|e| e.to_string())?),
+        MyValue::Date(y, m, d, h, mi, s, us) => date_cell(*y, *m, *d, *h, *mi, *s, *us),
+        MyValue::Time(..) => return Err("unexpected TIME value".into()),
+    })
 }
 
 /// MySQL returns DATE and DATETIME alike; the column type decides which part counts.

@@ -202,7 +202,7 @@ pub async fn assert_lake_equals_source(url: &str, lake: &Lake, dt: &str) {
     }
 }
 
-fn assert_same(name: String, source: &BTreeMap<i64, String>, lake: &BTreeMap<i64, String>) {
+pub fn assert_same(name: String, source: &BTreeMap<i64, String>, lake: &BTreeMap<i64, String>) {
     let missing: Vec<_> = source
         .keys()
         .filter(|id| !lake.contains_key(id))
@@ -245,4 +245,73 @@ pub fn days(start: &str, n: u32) -> Vec<String> {
 
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+/// The server URL (no database) from the environment variable `var` (set by
+/// scripts/services.sh); a missing setting or an unreachable server fails the test: it must
+/// not pass without its MariaDB.
+pub async fn mysql_server(var: &str) -> String {
+    use mysql_async::prelude::Queryable;
+    let url = std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests through scripts/test.sh, which starts MariaDB")
+    });
+    let pool = mysql_async::Pool::new(url.as_str());
+    let mut conn = pool.get_conn().await.unwrap_or_else(|e| {
+        panic!("MariaDB at {url} ({var}) is not reachable ({e}): start it with scripts/services.sh")
+    });
+    let version: Option<String> = conn.query_first("SELECT VERSION()").await.unwrap();
+    assert!(
+        version
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("mariadb"),
+        "{url} is not MariaDB"
+    );
+    drop(conn);
+    pool.disconnect().await.unwrap();
+    url.trim_end_matches('/').to_string()
+}
+
+/// A database dropped when the test ends, pass or fail.
+pub struct TempDatabase {
+    pub server: String,
+    pub name: String,
+}
+
+impl TempDatabase {
+    pub fn new(server: &str, purpose: &str) -> TempDatabase {
+        let name = format!("medlake_test_{purpose}_{}", std::process::id());
+        TempDatabase {
+            server: server.to_string(),
+            name,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        use mysql_async::prelude::Queryable;
+        let server = self.server.clone();
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let pool = mysql_async::Pool::new(server.as_str());
+                if let Ok(mut conn) = pool.get_conn().await {
+                    let _ = conn
+                        .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .await;
+                }
+                let _ = pool.disconnect().await;
+            });
+        })
+        .join();
+    }
 }

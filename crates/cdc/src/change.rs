@@ -1,0 +1,343 @@
+//! One captured row change, and its two shapes: Maxwell's JSON (for Kafka and any Maxwell
+//! consumer) and the lake's change records (`medlake_ingest::change_record_schema`).
+
+use std::collections::BTreeMap;
+
+use deltalake::arrow::record_batch::RecordBatch;
+use medlake_schema::{ColumnType, Table};
+use mysql_async::Value as MyValue;
+use serde_json::{json, Map, Value as Json};
+
+use crate::{BinlogPosition, CdcError, Result};
+
+/// What happened to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A row inserted.
+    Insert,
+    /// A row updated (the change carries the previous values).
+    Update,
+    /// A row deleted (the change's `data` is the row as it was).
+    Delete,
+    /// A row read by a bootstrap snapshot.
+    BootstrapInsert,
+}
+
+impl ChangeKind {
+    /// Maxwell's name of the kind (`insert`, `update`, `delete`, `bootstrap-insert`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Insert => "insert",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+            ChangeKind::BootstrapInsert => "bootstrap-insert",
+        }
+    }
+}
+
+/// One row change of a business table, values as the server sent them.
+#[derive(Debug, Clone)]
+pub struct RowChange {
+    /// Database the table is in.
+    pub database: String,
+    /// The business table.
+    pub table: &'static Table,
+    /// Insert, update, delete or bootstrap insert.
+    pub kind: ChangeKind,
+    /// Event time, seconds since the epoch (UTC).
+    pub ts: i64,
+    /// Transaction id (binlog XID), `None` for bootstrap rows and non-transactional tables.
+    pub xid: Option<u64>,
+    /// Whether this is the last change of its transaction.
+    pub commit: bool,
+    /// Binlog position after the transaction's commit, `None` for bootstrap rows.
+    pub position: Option<BinlogPosition>,
+    /// The row after the change (before it, for a delete), in the schema's column order.
+    pub data: Vec<MyValue>,
+    /// For an update: the row before it, in the schema's column order.
+    pub before: Option<Vec<MyValue>>,
+    /// Columns of the source row that the business schema does not declare (added by DDL),
+    /// after the change, by name.
+    pub extra: BTreeMap<String, MyValue>,
+    /// Those columns before an update.
+    pub extra_before: BTreeMap<String, MyValue>,
+}
+
+/// Splits a source row (column names and values) into the schema's columns in schema order
+/// (missing ones NULL) and the columns the schema does not declare.
+pub fn split_by_schema<'n>(
+    table: &Table,
+    names: impl IntoIterator<Item = std::borrow::Cow<'n, str>>,
+    values: Vec<MyValue>,
+) -> (Vec<MyValue>, BTreeMap<String, MyValue>) {
+    let mut data = vec![MyValue::NULL; table.columns.len()];
+    let mut extra = BTreeMap::new();
+    for (name, value) in names.into_iter().zip(values) {
+        match table.column_index(&name) {
+            Some(i) => data[i] = value,
+            None => {
+                extra.insert(name.into_owned(), value);
+            }
+        }
+    }
+    (data, extra)
+}
+
+impl RowChange {
+    /// The value of `id`, the primary key of every business table.
+    pub fn id(&self) -> Option<i64> {
+        match self.data.first() {
+            Some(MyValue::Int(v)) => Some(*v),
+            Some(MyValue::UInt(v)) => i64::try_from(*v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The changed columns' previous values as a JSON object (Maxwell's `old`), `None`
+    /// unless the change is an update.
+    pub fn old_json(&self) -> Option<Map<String, Json>> {
+        let before = self.before.as_ref()?;
+        let mut old = Map::new();
+        for ((column, after), before) in self.table.columns.iter().zip(&self.data).zip(before) {
+            if after != before {
+                old.insert(column.name.into(), json_value(Some(column.ty), before));
+            }
+        }
+        for (name, before) in &self.extra_before {
+            if self.extra.get(name) != Some(before) {
+                old.insert(name.clone(), json_value(None, before));
+            }
+        }
+        Some(old)
+    }
+
+    /// The columns the schema does not declare as a JSON object, `None` when there are none.
+    pub fn extra_json(&self) -> Option<Map<String, Json>> {
+        (!self.extra.is_empty()).then(|| {
+            self.extra
+                .iter()
+                .map(|(k, v)| (k.clone(), json_value(None, v)))
+                .collect()
+        })
+    }
+
+    /// The change in Maxwell's JSON shape: `database, table, type, ts, xid, commit,
+    /// position, primary_key, data` and, for updates, `old` with only the changed columns.
+    pub fn maxwell_json(&self) -> Json {
+        let mut data = Map::new();
+        for (column, value) in self.table.columns.iter().zip(&self.data) {
+            data.insert(column.name.into(), json_value(Some(column.ty), value));
+        }
+        for (name, value) in &self.extra {
+            data.insert(name.clone(), json_value(None, value));
+        }
+        let mut out = Map::new();
+        out.insert("database".into(), json!(self.database));
+        out.insert("table".into(), json!(self.table.name));
+        out.insert("type".into(), json!(self.kind.as_str()));
+        out.insert("ts".into(), json!(self.ts));
+        if let Some(xid) = self.xid {
+            out.insert("xid".into(), json!(xid));
+        }
+        if self.commit {
+            out.insert("commit".into(), json!(true));
+        }
+        if let Some(p) = &self.position {
+            out.insert("position".into(), json!(p.to_string()));
+        }
+        out.insert("primary_key".into(), json!([self.id()]));
+        out.insert("data".into(), Json::Object(data));
+        if let Some(old) = self.old_json() {
+            out.insert("old".into(), Json::Object(old));
+        }
+        Json::Object(out)
+    }
+
+    /// The Kafka message key Maxwell writes: `{"database":..,"table":..,"pk.id":..}`.
+    pub fn kafka_key(&self) -> String {
+        json!({"database": self.database, "table": self.table.name, "pk.id": self.id()}).to_string()
+    }
+
+    /// The business day the change belongs to: the local day of its `update_time` (the
+    /// binlog event's own time for a row without one).
+    pub fn event_day(&self) -> String {
+        let update = self.table.column_index("update_time");
+        match update.and_then(|i| self.data.get(i)) {
+            Some(MyValue::Date(y, m, d, ..)) => format!("{y:04}-{m:02}-{d:02}"),
+            _ => medlake_ingest::event_day_of_epoch(self.ts),
+        }
+    }
+}
+
+/// A value as JSON, the way Maxwell writes it: numbers for integers and decimals, text for
+/// strings, `YYYY-MM-DD HH:MM:SS.ffffff` for datetimes and `YYYY-MM-DD` for dates.
+pub fn json_value(ty: Option<ColumnType>, value: &MyValue) -> Json {
+    match value {
+        MyValue::NULL => Json::Null,
+        MyValue::Int(v) => json!(v),
+        MyValue::UInt(v) => json!(v),
+        MyValue::Float(v) => json!(v),
+        MyValue::Double(v) => json!(v),
+        MyValue::Bytes(b) => {
+            let text = String::from_utf8_lossy(b);
+            match ty {
+                Some(ColumnType::Money) => medlake_source::parse_decimal_cents(&text)
+                    .and_then(|c| serde_json::Number::from_f64(c as f64 / 100.0))
+                    .map_or_else(|| json!(text), Json::Number),
+                _ => json!(text),
+            }
+        }
+        MyValue::Date(y, m, d, h, mi, s, us) => {
+            if ty == Some(ColumnType::Date) || (ty.is_none() && (*h, *mi, *s, *us) == (0, 0, 0, 0))
+            {
+                json!(format!("{y:04}-{m:02}-{d:02}"))
+            } else {
+                json!(format!(
+                    "{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"
+                ))
+            }
+        }
+        MyValue::Time(neg, days, h, mi, s, us) => {
+            let sign = if *neg { "-" } else { "" };
+            let hours = u64::from(*days) * 24 + u64::from(*h);
+            json!(format!("{sign}{hours:02}:{mi:02}:{s:02}.{us:06}"))
+        }
+    }
+}
+
+/// The changes of one table as lake change records (`ods_<table>_inc` rows).
+pub fn lake_records(table: &'static Table, changes: &[&RowChange]) -> Result<RecordBatch> {
+    let mut rows = medlake_source::RowsBuilder::new(table, changes.len());
+    let mut columns = medlake_ingest::ChangeColumns::default();
+    let database = changes
+        .first()
+        .map(|c| c.database.clone())
+        .unwrap_or_default();
+    for change in changes {
+        for (i, value) in change.data.iter().enumerate() {
+            let cell = medlake_source::mysql_cell(value).map_err(|reason| CdcError::Decode {
+                position: change
+                    .position
+                    .as_ref()
+                    .map_or_else(|| "bootstrap".into(), ToString::to_string),
+                reason: format!("{}.{}: {reason}", table.name, table.columns[i].name),
+            })?;
+            rows.push(i, cell)?;
+        }
+        columns.types.push(change.kind.as_str());
+        columns.ts.push(change.ts);
+        columns
+            .xid
+            .push(change.xid.and_then(|x| i64::try_from(x).ok()));
+        columns.commit.push(Some(change.commit));
+        columns
+            .position
+            .push(change.position.as_ref().map(ToString::to_string));
+        columns
+            .old
+            .push(change.old_json().map(|o| Json::Object(o).to_string()));
+        columns
+            .data_extra
+            .push(change.extra_json().map(|o| Json::Object(o).to_string()));
+        columns.dt.push(change.event_day());
+    }
+    let data = rows.finish()?;
+    Ok(medlake_ingest::change_record_batch(
+        table, &database, &data, columns,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment_change() -> RowChange {
+        let table = medlake_schema::table("payment").unwrap();
+        let t = |s| MyValue::Date(2026, 3, 1, 23, 59, s, 500_000);
+        let row = |status: i64, update| {
+            vec![
+                MyValue::Int(7),
+                MyValue::Int(3),
+                MyValue::Int(11),
+                MyValue::NULL,
+                MyValue::Bytes(b"12.50".to_vec()),
+                MyValue::Int(status),
+                t(1),
+                update,
+            ]
+        };
+        RowChange {
+            database: "medical".into(),
+            table,
+            kind: ChangeKind::Update,
+            ts: 1_772_380_799,
+            xid: Some(42),
+            commit: true,
+            position: Some(BinlogPosition::new("binlog.000001", 1234)),
+            data: row(203, t(59)),
+            before: Some(row(202, t(1))),
+            extra: BTreeMap::new(),
+            extra_before: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn maxwell_json_has_the_changed_columns_only_in_old() {
+        let j = payment_change().maxwell_json();
+        assert_eq!(j["type"], "update");
+        assert_eq!(j["position"], "binlog.000001:1234");
+        assert_eq!(j["xid"], 42);
+        assert_eq!(j["commit"], true);
+        assert_eq!(j["primary_key"], json!([7]));
+        assert_eq!(j["data"]["payment_amount"], json!(12.5));
+        assert_eq!(j["data"]["prescription_id"], Json::Null);
+        assert_eq!(j["data"]["update_time"], "2026-03-01 23:59:59.500000");
+        assert_eq!(
+            j["old"],
+            json!({"status": 202, "update_time": "2026-03-01 23:59:01.500000"})
+        );
+    }
+
+    #[test]
+    fn a_change_belongs_to_the_local_day_of_its_update_time() {
+        // 23:59:59 local on March 1st is already March 1st 15:59 UTC; the day is March 1st
+        // whatever the event's arrival.
+        assert_eq!(payment_change().event_day(), "2026-03-01");
+    }
+
+    #[test]
+    fn lake_records_carry_old_and_unknown_columns() {
+        let mut change = payment_change();
+        change
+            .extra
+            .insert("channel".into(), MyValue::Bytes(b"app".to_vec()));
+        let batch = lake_records(change.table, &[&change]).unwrap();
+        assert_eq!(batch.num_rows(), 1);
+        let text = |name: &str| {
+            let col = batch.column_by_name(name).unwrap();
+            deltalake::arrow::util::display::array_value_to_string(col, 0).unwrap()
+        };
+        assert_eq!(text("type"), "update");
+        assert_eq!(text("dt"), "2026-03-01");
+        assert_eq!(text("data_extra"), r#"{"channel":"app"}"#);
+        assert!(text("old").contains(r#""status":202"#), "{}", text("old"));
+    }
+
+    #[test]
+    fn split_by_schema_keeps_unknown_columns_apart() {
+        let table = medlake_schema::table("dict").unwrap();
+        let names =
+            ["id", "value", "note", "create_time", "update_time"].map(std::borrow::Cow::Borrowed);
+        let values = vec![
+            MyValue::Int(101),
+            MyValue::Bytes(b"x".to_vec()),
+            MyValue::Int(1),
+            MyValue::NULL,
+            MyValue::NULL,
+        ];
+        let (data, extra) = split_by_schema(table, names, values);
+        assert_eq!(data.len(), 4);
+        assert_eq!(data[1], MyValue::Bytes(b"x".to_vec()));
+        assert_eq!(extra.get("note"), Some(&MyValue::Int(1)));
+    }
+}

@@ -1,0 +1,48 @@
+use thiserror::Error;
+
+/// What can go wrong capturing changes from a binlog.
+#[derive(Debug, Error)]
+pub enum CdcError {
+    /// The source URL cannot be used.
+    #[error("bad binlog source URL {0}")]
+    BadUrl(String),
+    /// The server cannot be reached or refused a statement.
+    #[error("binlog source {url}: {reason}")]
+    Server {
+        /// The server, password removed.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server does not log what capture needs (row format, full images, column names).
+    #[error("binlog source {url} is not configured for change capture: {reason}")]
+    NotConfigured {
+        /// The server, password removed.
+        url: String,
+        /// What is missing, and the setting that fixes it.
+        reason: String,
+    },
+    /// A binlog event could not be decoded (names the table and column, never a value).
+    #[error("binlog decoding at {position}: {reason}")]
+    Decode {
+        /// Where in the binlog.
+        position: String,
+        /// Why.
+        reason: String,
+    },
+    /// A row does not fit the business schema (names the table and column, never a value).
+    #[error(transparent)]
+    Rows(#[from] medlake_source::SourceError),
+    /// Writing or reading the lake failed.
+    #[error(transparent)]
+    Lake(#[from] medlake_lake::LakeError),
+    /// Building change records failed.
+    #[error(transparent)]
+    Ingest(#[from] medlake_ingest::IngestError),
+    /// Reading or writing the catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] medlake_catalog::CatalogError),
+    /// Writing change records to an output stream failed.
+    #[error("output: {0}")]
+    Output(String),
+}
