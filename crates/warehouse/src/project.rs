@@ -23,7 +23,7 @@ pub const METRICS_FILE: &str = "metrics.toml";
 #[derive(Debug, Clone)]
 pub enum StepKind {
     /// A SQL model.
-    Model(Model),
+    Model(Box<Model>),
     /// Evaluates every metric instance into the long table.
     MetricValues,
     /// Writes the metric instances.
@@ -206,7 +206,12 @@ fn plan_steps(models: Vec<Model>, metrics: &MetricCatalog) -> Result<Vec<Step>, 
         }
         let mut reads = tables_read(&m.sql, &m.origin)?;
         reads.remove(&m.name);
-        steps.push((m.name.clone(), m.layer.clone(), StepKind::Model(m), reads));
+        steps.push((
+            m.name.clone(),
+            m.layer.clone(),
+            StepKind::Model(Box::new(m)),
+            reads,
+        ));
     }
     for reserved in [METRIC_VALUE_TABLE, METRIC_CATALOG_TABLE] {
         if seen.contains(reserved) {

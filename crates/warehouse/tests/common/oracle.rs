@@ -68,6 +68,9 @@ struct Consultation {
     rating: i64,
 }
 
+/// A payment row: id, consultation, prescription, cents, status, update time, user.
+type PaymentRow = (i64, Option<i64>, Option<i64>, i64, i64, NaiveDateTime, i64);
+
 /// Everything the oracle has seen so far.
 #[derive(Default)]
 pub struct Oracle {
@@ -215,8 +218,7 @@ impl Oracle {
             },
         );
         let by_id: HashMap<i64, &Consultation> = consultations.iter().map(|c| (c.id, c)).collect();
-        // payment: id, consultation, prescription, amount, status, update_time
-        let payments: Vec<(i64, Option<i64>, Option<i64>, i64, i64, NaiveDateTime, i64)> = query(
+        let payments: Vec<PaymentRow> = query(
             &conn,
             "SELECT id, consultation_id, prescription_id, payment_amount, status, update_time, user_id FROM payment",
             |r| {
