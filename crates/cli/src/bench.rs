@@ -47,6 +47,15 @@ impl Figure {
     }
 }
 
+/// The folder a benchmark works in: `dir`, or a temporary folder removed when the
+/// returned guard drops.
+pub fn work_dir(dir: Option<&std::path::Path>) -> Result<(tempfile::TempDir, PathBuf)> {
+    let temp = tempfile::tempdir().context("creating a temporary folder")?;
+    let dir = dir.map_or_else(|| temp.path().to_path_buf(), std::path::Path::to_path_buf);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok((temp, dir))
+}
+
 /// Peak resident memory of this process so far (VmHWM), in bytes.
 pub fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -66,12 +75,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     if args.warehouse {
         return warehouse(args).await;
     }
-    let temp = tempfile::tempdir().context("creating a temporary folder")?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| temp.path().to_path_buf());
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (_temp, dir) = work_dir(args.dir.as_deref())?;
     let mut config = Config::defaults_in(&dir);
     config.simulate.scale = args.scale;
     config.simulate.start = NaiveDate::from_ymd_opt(2026, 1, 5).context("start day")?;
@@ -166,12 +170,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
 /// The warehouse benchmark: day after day, simulate and sync (not timed), then build (timed).
 async fn warehouse(args: &BenchArgs) -> Result<()> {
     use medlake_warehouse::{BuildOptions, NoBuildProgress, Warehouse};
-    let temp = tempfile::tempdir().context("creating a temporary folder")?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| temp.path().to_path_buf());
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (_temp, dir) = work_dir(args.dir.as_deref())?;
     let mut config = Config::defaults_in(&dir);
     config.simulate.scale = args.scale;
     config.simulate.start = NaiveDate::from_ymd_opt(2026, 1, 5).context("start day")?;

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::bench::work_dir;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -56,12 +57,7 @@ const DATABASE: &str = "medlake_bench_cdc";
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: &CdcBenchArgs) -> Result<()> {
-    let temp = tempfile::tempdir().context("creating a temporary folder")?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| temp.path().to_path_buf());
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (_temp, dir) = work_dir(args.dir.as_deref())?;
     let server = args.url.trim_end_matches('/').to_string();
     let db_url = format!("{server}/{DATABASE}");
     let pool = mysql_async::Pool::new(server.as_str());

@@ -214,14 +214,9 @@ impl<'a> Warehouse<'a> {
                 Some(run) => {
                     let run = run?;
                     progress.step_finished(&run);
-                    status.insert(
-                        selected
-                            .iter()
-                            .find(|s| s.name == run.name)
-                            .map(|s| s.name.as_str())
-                            .unwrap_or_default(),
-                        Some(run.outcome == StepOutcome::Succeeded),
-                    );
+                    if let Some(done) = status.get_mut(run.name.as_str()) {
+                        *done = Some(run.outcome == StepOutcome::Succeeded);
+                    }
                     runs.push(run);
                 }
                 None => break,
