@@ -16,7 +16,7 @@ WITH w AS (
 usage AS (
     SELECT w.window_days, m.medicine_id, max(m.medicine_name) AS medicine_name, max(m.dose_type) AS dose_type,
            CAST(sum(m.quantity) AS BIGINT) AS quantity, CAST(sum(m.amount) AS DECIMAL(19, 2)) AS amount
-    FROM dws_medicine_1d m
+    FROM dws_medicine_usage_1d m
     JOIN w ON m.dt >= w.since
     WHERE m.dt >= '{{ dt - 29 }}' AND m.dt <= '{{ dt }}'
     GROUP BY w.window_days, m.medicine_id

@@ -1,5 +1,5 @@
 /*
-description = "Each hospital's funnel over the 7 and 30 days ending on the day: sums of the daily summary, with rates as ratios of the window's sums."
+description = "Each hospital's funnel over the 7 and 30 days ending on the day: sums of the daily hospital summary, with rates as ratios of the window's sums."
 grain = "one row per day, window and hospital"
 materialization = "incremental"
 
@@ -27,9 +27,9 @@ sums AS (
         CAST(sum(s.rx_paid_amount) AS DECIMAL(19, 2)) AS rx_paid_amount,
         CAST(sum(s.review_count) AS BIGINT) AS review_count,
         CAST(sum(s.good_review_count) AS BIGINT) AS good_review_count
-    FROM dws_consultation_1d s
+    FROM dws_hospital_1d s
     JOIN w ON s.dt >= w.since
-    WHERE s.dt >= '{{ dt - 29 }}' AND s.dt <= '{{ dt }}' AND s.hospital_id IS NOT NULL
+    WHERE s.dt >= '{{ dt - 29 }}' AND s.dt <= '{{ dt }}'
     GROUP BY w.window_days, s.hospital_id
 )
 SELECT

@@ -191,6 +191,7 @@ async fn warehouse(args: &BenchArgs) -> Result<()> {
     println!("\n| day | build seconds | rows written | peak RSS so far |");
     println!("|---|---:|---:|---:|");
     let mut times = Vec::new();
+    let mut first_and_last: Vec<medlake_warehouse::DayBuild> = Vec::new();
     for i in 0..args.days {
         let day = config.simulate.start + chrono::Duration::days(i64::from(i));
         simulate_cmd::simulate(
@@ -223,7 +224,14 @@ async fn warehouse(args: &BenchArgs) -> Result<()> {
             crate::report::human_bytes(peak_rss_bytes())
         );
         times.push(report.seconds);
+        if first_and_last.len() == 2 {
+            first_and_last.pop();
+        }
+        first_and_last.push(report);
         handles = Some(h);
+    }
+    if let [first, last] = first_and_last.as_slice() {
+        print_step_growth(first, last);
     }
     if let (Some(first), Some(last)) = (times.first(), times.last()) {
         let max = times.iter().copied().fold(0.0, f64::max);
@@ -236,6 +244,34 @@ async fn warehouse(args: &BenchArgs) -> Result<()> {
     }
     print_machine();
     Ok(())
+}
+
+/// Where the time of the last day went, beside the first day: the steps that grew most
+/// first, so a cost that grows with history stands out.
+fn print_step_growth(first: &medlake_warehouse::DayBuild, last: &medlake_warehouse::DayBuild) {
+    let mut steps: Vec<(&str, f64, f64, u64, u64)> = last
+        .steps
+        .iter()
+        .map(|l| {
+            let f = first.steps.iter().find(|f| f.name == l.name);
+            (
+                l.name.as_str(),
+                f.map_or(0.0, |f| f.seconds),
+                l.seconds,
+                f.map_or(0, |f| f.rows),
+                l.rows,
+            )
+        })
+        .collect();
+    steps.sort_by(|a, b| (b.2 - b.1).total_cmp(&(a.2 - a.1)));
+    println!(
+        "\n| step | {} seconds | {} seconds | {} rows | {} rows |",
+        first.dt, last.dt, first.dt, last.dt
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (name, s1, s2, r1, r2) in steps {
+        println!("| {name} | {s1:.2} | {s2:.2} | {r1} | {r2} |");
+    }
 }
 
 fn print_machine() {

@@ -21,19 +21,23 @@
 //! ```
 
 mod error;
+mod metric_steps;
 pub mod metrics;
 pub mod model;
+pub mod partials;
 mod project;
 mod runner;
 pub mod template;
 mod values;
 
 pub use error::WarehouseError;
+pub use metric_steps::{metric_partial_schema, metric_value_schema};
 pub use metrics::{Instance, Measure, MetricCatalog, METRIC_CATALOG_TABLE, METRIC_VALUE_TABLE};
 pub use model::{Declaration, Materialization, Model};
+pub use partials::METRIC_PARTIAL_TABLE;
 pub use project::{tables_read, Project, Step, StepKind, METRICS_FILE};
 pub use runner::{
-    metric_value_schema, BuildOptions, BuildProgress, DayBuild, NoBuildProgress, StepOutcome,
-    StepRun, Warehouse, OPEN_END_DATE, RUN_KIND,
+    BuildOptions, BuildProgress, DayBuild, NoBuildProgress, StepOutcome, StepRun, Warehouse,
+    OPEN_END_DATE, RUN_KIND,
 };
 pub use values::{metric_values, MetricValue};

@@ -1,7 +1,8 @@
 //! The metric catalog: base measures x dimension sets x windows, declared in `metrics.toml`.
 //!
-//! Every combination is a metric instance named `<measure>.<dimension>.<window>d`. The
-//! runner evaluates all instances of a day with one query per (source, dimension, window)
+//! Every combination is a metric instance named `<measure>.<dimension>.<window>d`. Each
+//! day the runner computes the measures' daily partial aggregates per dimension value
+//! (`dws_metric_partial`, see [`crate::partials`]), then merges the days of each window
 //! and writes the values to the long table `ads_metric_value`; the instances themselves go
 //! to `ads_metric_catalog`. Values that are zero or undefined (a rate over nothing) are
 //! left out of the long table: a missing row reads as zero.
@@ -11,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use crate::error::WarehouseError;
+use crate::partials::{decompose, Combine, Part};
 
 /// Name of the long table of metric values.
 pub const METRIC_VALUE_TABLE: &str = "ads_metric_value";
@@ -67,10 +69,6 @@ struct MeasureFile {
     dimensions: Option<DimensionsRef>,
     #[serde(default)]
     windows: Option<Vec<u32>>,
-    #[serde(default)]
-    snapshot_source: bool,
-    #[serde(default)]
-    window_column: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,14 +84,14 @@ struct CatalogFile {
 /// How a measure is computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MeasureKind {
-    /// An aggregate over the rows of `source` in the window.
+    /// An aggregate over the rows of `source` in the window, computed from daily parts.
     Aggregate {
         /// Model (or lake table) read.
         source: String,
-        /// SQL aggregate giving a DOUBLE.
-        expression: String,
-        /// For to-date sources: the column the window applies to, in partition `dt` only.
-        window_column: Option<String>,
+        /// The aggregates computed per day and dimension value.
+        parts: Vec<Part>,
+        /// SQL over the merged parts (columns `p0`, `p1`, ...) giving a DOUBLE.
+        combined: String,
     },
     /// A whole query returning one row with a column `value` (overall only).
     Query(String),
@@ -180,6 +178,15 @@ impl MetricCatalog {
             if windows.is_empty() || windows.contains(&0) {
                 return Err(at("windows must be whole days, at least 1".into()));
             }
+            if let MeasureKind::Aggregate { parts, .. } = &kind {
+                if parts.iter().any(|p| p.combine == Combine::Whole) && windows != [1] {
+                    return Err(at(
+                        "its value does not merge over days (only sum, count, min, max and \
+                         count(DISTINCT x) do); declare windows = [1]"
+                            .into(),
+                    ));
+                }
+            }
             measures.push(Measure {
                 name: m.name,
                 topic: m.topic,
@@ -260,117 +267,44 @@ fn measure_kind(m: &MeasureFile) -> Result<MeasureKind, String> {
         }
         _ => return Err("needs either value, or numerator and denominator".into()),
     };
-    let window_column = match (m.snapshot_source, &m.window_column) {
-        (true, Some(c)) => Some(c.clone()),
-        (false, None) => None,
-        _ => return Err("snapshot_source and window_column go together".into()),
-    };
+    let split = decompose(&expression)?;
     Ok(MeasureKind::Aggregate {
         source,
-        expression,
-        window_column,
+        parts: split.parts,
+        combined: split.combined,
     })
 }
 
-/// One evaluation query: the measures of one source cut by one dimension over one window.
-#[derive(Debug, Clone)]
-pub struct EvaluationQuery {
-    /// Measures computed, in the order of the query's value columns `m0, m1, ...`.
-    pub measures: Vec<String>,
-    /// Dimension.
-    pub dimension: String,
-    /// Window in days.
-    pub window_days: u32,
-    /// SQL template (placeholders `{{ dt }}` and `{{ window_start }}`) returning
-    /// `dimension_value, dimension_label, m0, m1, ...`.
-    pub sql: String,
-    /// Tables the query reads.
-    pub source: Option<String>,
+/// What the daily partials of one source hold: its parts, and the dimensions cut.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceParts {
+    /// Every part some measure of the source uses.
+    pub parts: BTreeSet<Part>,
+    /// Every dimension some measure of the source is cut by.
+    pub dimensions: BTreeSet<String>,
 }
 
 impl MetricCatalog {
-    /// The queries that evaluate every instance. `has_column(table, column)` tells whether a
-    /// source carries a label column.
-    pub fn evaluation_queries(
-        &self,
-        has_column: impl Fn(&str, &str) -> bool,
-    ) -> Vec<EvaluationQuery> {
-        type Group<'a> = (&'a str, &'a Option<String>, &'a str, u32);
-        let mut groups: BTreeMap<Group, Vec<(&str, &str)>> = BTreeMap::new();
-        let mut out = Vec::new();
+    /// The parts and dimensions of each aggregate measure source.
+    pub fn source_parts(&self) -> BTreeMap<String, SourceParts> {
+        let mut out: BTreeMap<String, SourceParts> = BTreeMap::new();
         for m in &self.measures {
-            match &m.kind {
-                MeasureKind::Aggregate {
-                    source,
-                    expression,
-                    window_column,
-                } => {
-                    for d in &m.dimensions {
-                        for &w in &m.windows {
-                            groups
-                                .entry((source, window_column, d, w))
-                                .or_default()
-                                .push((&m.name, expression));
-                        }
-                    }
-                }
-                MeasureKind::Query(sql) => {
-                    for &w in &m.windows {
-                        out.push(EvaluationQuery {
-                            measures: vec![m.name.clone()],
-                            dimension: OVERALL.into(),
-                            window_days: w,
-                            sql: format!(
-                                "SELECT '{OVERALL_VALUE}' AS dimension_value, '{label}' AS dimension_label, \
-                                 CAST(value AS DOUBLE) AS m0 FROM ({sql}) q",
-                                label = self.dimensions[OVERALL].label_zh,
-                            ),
-                            source: None,
-                        });
-                    }
-                }
+            if let MeasureKind::Aggregate { source, parts, .. } = &m.kind {
+                let entry = out.entry(source.clone()).or_default();
+                entry.parts.extend(parts.iter().cloned());
+                entry.dimensions.extend(m.dimensions.iter().cloned());
             }
         }
-        for ((source, window_column, dimension, w), measures) in groups {
-            let dim = &self.dimensions[dimension];
-            let window = match window_column {
-                None => "dt >= '{{ window_start }}' AND dt <= '{{ dt }}'".to_string(),
-                Some(c) => format!(
-                    "dt = '{{{{ dt }}}}' AND {c} >= DATE '{{{{ window_start }}}}' AND {c} <= DATE '{{{{ dt }}}}'"
-                ),
-            };
-            let values: Vec<String> = measures
-                .iter()
-                .enumerate()
-                .map(|(i, (_, e))| format!("{e} AS m{i}"))
-                .collect();
-            let sql = match &dim.key {
-                None => format!(
-                    "SELECT '{OVERALL_VALUE}' AS dimension_value, '{}' AS dimension_label, {} FROM {source} WHERE {window}",
-                    dim.label_zh,
-                    values.join(", ")
-                ),
-                Some(key) => {
-                    let label = match &dim.label {
-                        Some(l) if has_column(source, l) => format!("CAST(max({l}) AS VARCHAR)"),
-                        _ => format!("CAST({key} AS VARCHAR)"),
-                    };
-                    format!(
-                        "SELECT CAST({key} AS VARCHAR) AS dimension_value, {label} AS dimension_label, {} \
-                         FROM {source} WHERE {window} AND {key} IS NOT NULL GROUP BY {key}",
-                        values.join(", ")
-                    )
-                }
-            };
-            out.push(EvaluationQuery {
-                measures: measures.iter().map(|(n, _)| n.to_string()).collect(),
-                dimension: dimension.to_string(),
-                window_days: w,
-                sql,
-                source: Some(source.to_string()),
-            });
-        }
         out
+    }
+
+    /// The longest window of any measure.
+    pub fn longest_window(&self) -> u32 {
+        self.measures
+            .iter()
+            .flat_map(|m| m.windows.iter().copied())
+            .max()
+            .unwrap_or(1)
     }
 }
 
@@ -431,19 +365,36 @@ windows = [30]
     }
 
     #[test]
-    fn one_query_per_source_dimension_and_window() {
+    fn measures_split_into_parts_per_source() {
         let c = MetricCatalog::parse(SMALL, "metrics.toml").unwrap();
-        let q = c.evaluation_queries(|_, _| true);
-        assert_eq!(q.len(), 5);
-        let h30 = q
-            .iter()
-            .find(|q| q.dimension == "hospital" && q.window_days == 30)
-            .unwrap();
-        assert_eq!(h30.measures, ["rate"]);
-        assert!(h30.sql.contains("nullif"), "{}", h30.sql);
-        assert!(h30.sql.contains("max(hospital_name)"), "{}", h30.sql);
-        let labelless = c.evaluation_queries(|_, _| false);
-        assert!(!labelless[0].sql.contains("hospital_name"));
+        let sources = c.source_parts();
+        let x = &sources["dws_x"];
+        let calls: Vec<&str> = x.parts.iter().map(|p| p.call.as_str()).collect();
+        assert_eq!(calls, ["sum(paid_count)", "sum(placed_count)"]);
+        assert_eq!(
+            x.dimensions.iter().collect::<Vec<_>>(),
+            ["hospital", "overall"]
+        );
+        let MeasureKind::Aggregate { combined, .. } = &c.measure("rate").unwrap().kind else {
+            panic!("rate is an aggregate");
+        };
+        assert!(
+            combined.contains("nullif(CAST(p1 AS DOUBLE), 0)"),
+            "{combined}"
+        );
+        assert_eq!(c.longest_window(), 30);
+    }
+
+    #[test]
+    fn a_measure_that_does_not_merge_over_days_needs_one_day_windows() {
+        let median = SMALL.replace(
+            "value = \"sum(paid_count)\"",
+            "value = \"median(paid_count)\"",
+        );
+        let e = MetricCatalog::parse(&median, "metrics.toml").unwrap_err();
+        assert!(e.to_string().contains("declare windows = [1]"), "{e}");
+        let one_day = median.replace("windows = [1, 7]", "windows = [1]");
+        assert!(MetricCatalog::parse(&one_day, "metrics.toml").is_ok());
     }
 
     #[test]

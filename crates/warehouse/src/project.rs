@@ -11,6 +11,7 @@ use include_dir::{include_dir, Dir};
 use crate::error::WarehouseError;
 use crate::metrics::{MeasureKind, MetricCatalog, METRIC_CATALOG_TABLE, METRIC_VALUE_TABLE};
 use crate::model::{Materialization, Model, LAYERS};
+use crate::partials::METRIC_PARTIAL_TABLE;
 use crate::template::{render, Vars};
 
 /// The models shipped with medlake (the repository's `models/` folder).
@@ -24,6 +25,8 @@ pub const METRICS_FILE: &str = "metrics.toml";
 pub enum StepKind {
     /// A SQL model.
     Model(Box<Model>),
+    /// Computes the measures' daily partial aggregates per dimension value.
+    MetricPartials,
     /// Evaluates every metric instance into the long table.
     MetricValues,
     /// Writes the metric instances.
@@ -50,6 +53,7 @@ impl Step {
     pub fn description(&self) -> &str {
         match &self.kind {
             StepKind::Model(m) => &m.declaration.description,
+            StepKind::MetricPartials => "Each measure's daily partial aggregates per dimension value (sums, counts, min/max, and id sets for distinct counts), merged into 7- and 30-day windows without re-reading the facts.",
             StepKind::MetricValues => "Every metric instance's value per report day: the long table (report day, metric, window, dimension value, value) that dashboards, APIs, checks and alerts read.",
             StepKind::MetricCatalog => "The metric instances: name, Chinese and English label, definition, unit, dimension and window.",
         }
@@ -64,7 +68,7 @@ impl Step {
                 Materialization::Scd2 => "scd2",
                 Materialization::Accumulate => "accumulate",
             },
-            StepKind::MetricValues => "incremental",
+            StepKind::MetricPartials | StepKind::MetricValues => "incremental",
             StepKind::MetricCatalog => "snapshot",
         }
     }
@@ -213,15 +217,25 @@ fn plan_steps(models: Vec<Model>, metrics: &MetricCatalog) -> Result<Vec<Step>, 
             reads,
         ));
     }
-    for reserved in [METRIC_VALUE_TABLE, METRIC_CATALOG_TABLE] {
+    for reserved in [
+        METRIC_PARTIAL_TABLE,
+        METRIC_VALUE_TABLE,
+        METRIC_CATALOG_TABLE,
+    ] {
         if seen.contains(reserved) {
             return Err(WarehouseError::definition(
-                format!("ads/{reserved}.sql"),
+                reserved,
                 "this name is the metric table medlake writes",
             ));
         }
     }
-    let mut metric_reads = metrics.sources();
+    steps.push((
+        METRIC_PARTIAL_TABLE.into(),
+        "dws".into(),
+        StepKind::MetricPartials,
+        metrics.sources(),
+    ));
+    let mut metric_reads = BTreeSet::from([METRIC_PARTIAL_TABLE.to_string()]);
     for m in &metrics.measures {
         if let MeasureKind::Query(sql) = &m.kind {
             metric_reads.extend(tables_read(
@@ -298,7 +312,8 @@ mod tests {
         let pos = |n: &str| p.steps.iter().position(|s| s.name == n).unwrap();
         assert!(pos("dim_doctor") > pos("dim_hospital"));
         assert!(pos("dws_consultation_1d") > pos("dwd_consultation_paid"));
-        assert!(pos(METRIC_VALUE_TABLE) > pos("dws_consultation_1d"));
+        assert!(pos(METRIC_PARTIAL_TABLE) > pos("dws_consultation_1d"));
+        assert!(pos(METRIC_VALUE_TABLE) > pos(METRIC_PARTIAL_TABLE));
         assert!(pos("ads_trade_overview") > pos(METRIC_VALUE_TABLE));
         let doctor = p.step("dim_doctor").unwrap();
         assert!(doctor.depends_on.contains("dim_hospital"));

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{Days, NaiveDate};
-use deltalake::arrow::array::{Array, Float64Array, StringArray, UInt32Array};
+use chrono::NaiveDate;
+use deltalake::arrow::array::{Array, StringArray, UInt32Array};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::arrow::record_batch::RecordBatch;
@@ -20,7 +20,8 @@ use medlake_catalog::{Catalog, Outcome};
 use medlake_lake::{Lake, PARTITION_COLUMN};
 
 use crate::error::WarehouseError;
-use crate::metrics::{instance_name, METRIC_CATALOG_TABLE, METRIC_VALUE_TABLE};
+use crate::metric_steps::{metric_partials, metric_values};
+use crate::metrics::METRIC_CATALOG_TABLE;
 use crate::model::{Materialization, Model};
 use crate::project::{Project, Step, StepKind};
 use crate::template::{render, Vars};
@@ -305,7 +306,8 @@ impl<'a> Warehouse<'a> {
         let ctx = self.session_for(step).await?;
         let (schema, batches) = match &step.kind {
             StepKind::Model(model) => self.run_model(&ctx, model, dt).await?,
-            StepKind::MetricValues => self.metric_values(&ctx, dt).await?,
+            StepKind::MetricPartials => metric_partials(&ctx, &self.project.metrics, dt).await?,
+            StepKind::MetricValues => metric_values(&ctx, &self.project.metrics, dt).await?,
             StepKind::MetricCatalog => metric_catalog_batch(self.project)?,
         };
         let (schema, batches) = nullable(schema, batches)?;
@@ -394,124 +396,6 @@ impl<'a> Warehouse<'a> {
         });
         Ok(value)
     }
-
-    async fn metric_values(
-        &self,
-        ctx: &SessionContext,
-        dt: NaiveDate,
-    ) -> Result<(SchemaRef, Vec<RecordBatch>), WarehouseError> {
-        let catalog = &self.project.metrics;
-        let mut columns_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for source in catalog.sources() {
-            if let Ok(t) = ctx.table_provider(source.as_str()).await {
-                let names = t
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect();
-                columns_of.insert(source, names);
-            }
-        }
-        let queries =
-            catalog.evaluation_queries(|t, c| columns_of.get(t).is_some_and(|s| s.contains(c)));
-        let mut rows: Vec<MetricRow> = Vec::new();
-        for q in &queries {
-            let start = dt
-                .checked_sub_days(Days::new(u64::from(q.window_days) - 1))
-                .ok_or_else(|| WarehouseError::BadDay(dt.to_string()))?;
-            let vars = Vars::for_day(dt).with("window_start", start);
-            let sql =
-                render(&q.sql, &vars).map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
-            let (_, batches) = collect(ctx, METRIC_VALUE_TABLE, &sql).await?;
-            for b in &batches {
-                let text = |i: usize| -> Result<StringArray, WarehouseError> {
-                    let c = cast(b.column(i), &DataType::Utf8)
-                        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
-                    Ok(c.as_any()
-                        .downcast_ref::<StringArray>()
-                        .cloned()
-                        .unwrap_or_else(|| StringArray::from(Vec::<Option<&str>>::new())))
-                };
-                let (values, labels) = (text(0)?, text(1)?);
-                for (m, measure) in q.measures.iter().enumerate() {
-                    let col = cast(b.column(2 + m), &DataType::Float64)
-                        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
-                    let Some(col) = col.as_any().downcast_ref::<Float64Array>() else {
-                        continue;
-                    };
-                    for r in 0..b.num_rows() {
-                        if col.is_null(r) || !col.value(r).is_finite() || col.value(r) == 0.0 {
-                            continue;
-                        }
-                        rows.push(MetricRow {
-                            metric: instance_name(measure, &q.dimension, q.window_days),
-                            measure: measure.clone(),
-                            dimension: q.dimension.clone(),
-                            dimension_value: values.value(r).to_string(),
-                            dimension_label: labels
-                                .is_valid(r)
-                                .then(|| labels.value(r).to_string()),
-                            window_days: q.window_days,
-                            value: col.value(r),
-                        });
-                    }
-                }
-            }
-        }
-        rows.sort_by(|a, b| (&a.metric, &a.dimension_value).cmp(&(&b.metric, &b.dimension_value)));
-        metric_value_batch(rows)
-    }
-}
-
-struct MetricRow {
-    metric: String,
-    measure: String,
-    dimension: String,
-    dimension_value: String,
-    dimension_label: Option<String>,
-    window_days: u32,
-    value: f64,
-}
-
-/// The schema of `ads_metric_value` (without `dt`).
-pub fn metric_value_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("metric", DataType::Utf8, true),
-        Field::new("measure", DataType::Utf8, true),
-        Field::new("dimension", DataType::Utf8, true),
-        Field::new("dimension_value", DataType::Utf8, true),
-        Field::new("dimension_label", DataType::Utf8, true),
-        Field::new("window_days", DataType::UInt32, true),
-        Field::new("value", DataType::Float64, true),
-    ]))
-}
-
-fn metric_value_batch(
-    rows: Vec<MetricRow>,
-) -> Result<(SchemaRef, Vec<RecordBatch>), WarehouseError> {
-    let schema = metric_value_schema();
-    let text = |f: &dyn Fn(&MetricRow) -> Option<&str>| -> Arc<dyn Array> {
-        Arc::new(rows.iter().map(f).collect::<StringArray>())
-    };
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            text(&|r| Some(&r.metric)),
-            text(&|r| Some(&r.measure)),
-            text(&|r| Some(&r.dimension)),
-            text(&|r| Some(&r.dimension_value)),
-            text(&|r| r.dimension_label.as_deref()),
-            Arc::new(
-                rows.iter()
-                    .map(|r| Some(r.window_days))
-                    .collect::<UInt32Array>(),
-            ),
-            Arc::new(rows.iter().map(|r| Some(r.value)).collect::<Float64Array>()),
-        ],
-    )
-    .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
-    Ok((schema, vec![batch]))
 }
 
 fn metric_catalog_batch(
@@ -675,7 +559,7 @@ async fn plan_schema(
     Ok(df.schema().as_arrow().clone())
 }
 
-async fn collect(
+pub(crate) async fn collect(
     ctx: &SessionContext,
     name: &str,
     sql: &str,

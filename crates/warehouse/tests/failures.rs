@@ -50,7 +50,8 @@ async fn a_failed_model_stops_its_descendants_and_leaves_tables_at_their_last_go
     assert_eq!(review_run.attempts, 2, "one retry was allowed");
     for downstream in [
         "dws_consultation_1d",
-        "dws_review_user_hospital_td",
+        "dws_review_first_1d",
+        "dws_metric_partial",
         "ads_metric_value",
         "ads_trade_overview",
     ] {

@@ -1,0 +1,700 @@
+//! The two steps that turn the metric catalog into numbers: the daily partial aggregates
+//! (`dws_metric_partial`) and the window values merged from them (`ads_metric_value`).
+//!
+//! A day reads only its own partition of each measure source; a 30-day value reads 30
+//! small partitions of partials. That keeps the cost of building day 30 close to day 1.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{Days, NaiveDate};
+use deltalake::arrow::array::{
+    Array, BinaryArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::datafusion::datasource::MemTable;
+use deltalake::datafusion::prelude::SessionContext;
+use medlake_lake::PARTITION_COLUMN;
+use roaring::RoaringTreemap;
+
+use crate::error::WarehouseError;
+use crate::metrics::{
+    instance_name, Dimension, MeasureKind, MetricCatalog, SourceParts, METRIC_VALUE_TABLE,
+    OVERALL_VALUE,
+};
+use crate::partials::{
+    ids_from_bytes, ids_to_bytes, rename_parts, windows_covering, Combine, Merged, Part,
+    METRIC_PARTIAL_TABLE,
+};
+use crate::runner::collect;
+use crate::template::{render, Vars};
+
+type Batches = (SchemaRef, Vec<RecordBatch>);
+
+/// The schema of `dws_metric_partial` (without `dt`).
+pub fn metric_partial_schema() -> SchemaRef {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        text("source"),
+        text("dimension"),
+        text("dimension_value"),
+        text("dimension_label"),
+        text("part"),
+        text("combine"),
+        Field::new("number", DataType::Float64, true),
+        Field::new("ids", DataType::Binary, true),
+    ]))
+}
+
+/// One row of `dws_metric_partial`.
+#[derive(Debug, Clone, PartialEq)]
+struct PartialRow {
+    source: String,
+    dimension: String,
+    dimension_value: String,
+    dimension_label: Option<String>,
+    part: Part,
+    number: Option<f64>,
+    ids: Option<Vec<u8>>,
+}
+
+/// Computes day `dt`'s partial aggregates of every measure source.
+pub(crate) async fn metric_partials(
+    ctx: &SessionContext,
+    catalog: &MetricCatalog,
+    dt: NaiveDate,
+) -> Result<Batches, WarehouseError> {
+    let mut rows = Vec::new();
+    for (source, parts) in catalog.source_parts() {
+        let (day, columns) = day_rows(ctx, &source, dt).await?;
+        for dimension in &parts.dimensions {
+            let dim = catalog.dimensions.get(dimension).ok_or_else(|| {
+                WarehouseError::model(
+                    METRIC_PARTIAL_TABLE,
+                    format!("unknown dimension {dimension}"),
+                )
+            })?;
+            let cut = Cut {
+                source: &source,
+                parts: &parts,
+                dimension,
+                dim,
+                columns: &columns,
+            };
+            rows.extend(dimension_partials(&day, &cut).await?);
+        }
+    }
+    rows.sort_by(|a, b| {
+        (&a.source, &a.dimension, &a.dimension_value, &a.part).cmp(&(
+            &b.source,
+            &b.dimension,
+            &b.dimension_value,
+            &b.part,
+        ))
+    });
+    partial_batch(rows)
+}
+
+/// A session holding `source`'s rows of day `dt` as the table `day_rows`, and their schema.
+async fn day_rows(
+    ctx: &SessionContext,
+    source: &str,
+    dt: NaiveDate,
+) -> Result<(SessionContext, SchemaRef), WarehouseError> {
+    let sql = format!("SELECT * FROM {source} WHERE {PARTITION_COLUMN} = '{dt}'");
+    let (schema, batches) = collect(ctx, METRIC_PARTIAL_TABLE, &sql).await?;
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+    let table = MemTable::try_new(schema.clone(), vec![batches])
+        .map_err(|e| WarehouseError::model(METRIC_PARTIAL_TABLE, e))?;
+    let day = SessionContext::new();
+    day.register_table("day_rows", Arc::new(table))
+        .map_err(|e| WarehouseError::model(METRIC_PARTIAL_TABLE, e))?;
+    Ok((day, schema))
+}
+
+/// One source cut by one dimension.
+struct Cut<'a> {
+    source: &'a str,
+    parts: &'a SourceParts,
+    dimension: &'a str,
+    dim: &'a Dimension,
+    columns: &'a Schema,
+}
+
+/// The partials of one source cut by one dimension: one row per dimension value and part.
+async fn dimension_partials(
+    day: &SessionContext,
+    cut: &Cut<'_>,
+) -> Result<Vec<PartialRow>, WarehouseError> {
+    let Cut {
+        source,
+        parts,
+        dimension,
+        dim,
+        columns,
+    } = *cut;
+    let failed = |e: &dyn std::fmt::Display| {
+        WarehouseError::model(METRIC_PARTIAL_TABLE, format!("{source}, {dimension}: {e}"))
+    };
+    let numbers: Vec<(&Part, String)> = parts
+        .parts
+        .iter()
+        .filter_map(|p| p.day_number_sql().map(|sql| (p, sql)))
+        .collect();
+    let values: String = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, (_, sql))| format!(", {sql} AS n{i}"))
+        .collect();
+    let (grouped, key_value) = match &dim.key {
+        None => (String::new(), format!("'{OVERALL_VALUE}'")),
+        Some(key) => (
+            format!(" WHERE {key} IS NOT NULL GROUP BY {key}"),
+            format!("CAST({key} AS VARCHAR)"),
+        ),
+    };
+    let label = match (&dim.key, &dim.label) {
+        (None, _) => format!("'{}'", dim.label_zh.replace('\'', "''")),
+        (Some(_), Some(l)) if columns.field_with_name(l).is_ok() => {
+            format!("CAST(max({l}) AS VARCHAR)")
+        }
+        (Some(_), _) => key_value.clone(),
+    };
+    let sql = format!(
+        "SELECT {key_value} AS dimension_value, {label} AS dimension_label{values} FROM day_rows{grouped}"
+    );
+    let (_, batches) = collect(day, METRIC_PARTIAL_TABLE, &sql)
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut ids_of: BTreeMap<&Part, HashMap<String, RoaringTreemap>> = BTreeMap::new();
+    for part in parts
+        .parts
+        .iter()
+        .filter(|p| p.combine == Combine::Distinct)
+    {
+        ids_of.insert(
+            part,
+            day_ids(day, dim, part, &key_value)
+                .await
+                .map_err(|e| failed(&e))?,
+        );
+    }
+    let mut rows = Vec::new();
+    for b in &batches {
+        let (dvs, labels) = (text_column(b, 0)?, text_column(b, 1)?);
+        let mut number_columns = Vec::new();
+        for i in 0..numbers.len() {
+            number_columns.push(float_column(b, 2 + i)?);
+        }
+        for r in 0..b.num_rows() {
+            let dv = dvs.value(r).to_string();
+            let label = labels.is_valid(r).then(|| labels.value(r).to_string());
+            for part in &parts.parts {
+                let number = numbers.iter().position(|(p, _)| *p == part).and_then(|i| {
+                    let c = &number_columns[i];
+                    c.is_valid(r).then(|| c.value(r))
+                });
+                let ids = ids_of.get(part).map(|by_value| {
+                    by_value
+                        .get(&dv)
+                        .map(ids_to_bytes)
+                        .unwrap_or_else(|| ids_to_bytes(&RoaringTreemap::new()))
+                });
+                rows.push(PartialRow {
+                    source: source.to_string(),
+                    dimension: dimension.to_string(),
+                    dimension_value: dv.clone(),
+                    dimension_label: label.clone(),
+                    part: part.clone(),
+                    number,
+                    ids,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The distinct ids of a distinct-count part per dimension value of one day.
+async fn day_ids(
+    day: &SessionContext,
+    dim: &Dimension,
+    part: &Part,
+    key_value: &str,
+) -> Result<HashMap<String, RoaringTreemap>, WarehouseError> {
+    let key_filter = dim
+        .key
+        .as_ref()
+        .map(|k| format!(" AND {k} IS NOT NULL"))
+        .unwrap_or_default();
+    let arg = &part.call;
+    let sql = format!(
+        "SELECT DISTINCT {key_value} AS dimension_value, CAST({arg} AS BIGINT) AS id \
+         FROM day_rows WHERE ({arg}) IS NOT NULL{key_filter}"
+    );
+    let (_, batches) = collect(day, METRIC_PARTIAL_TABLE, &sql).await?;
+    let mut out: HashMap<String, RoaringTreemap> = HashMap::new();
+    for b in &batches {
+        let dvs = text_column(b, 0)?;
+        let ids = cast(b.column(1), &DataType::Int64)
+            .map_err(|e| WarehouseError::model(METRIC_PARTIAL_TABLE, e))?;
+        let ids = ids
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| WarehouseError::model(METRIC_PARTIAL_TABLE, "ids are not BIGINT"))?;
+        for r in 0..b.num_rows() {
+            let id = u64::try_from(ids.value(r)).map_err(|_| {
+                WarehouseError::model(
+                    METRIC_PARTIAL_TABLE,
+                    format!("count(DISTINCT {arg}) counts ids of zero or more; one is negative"),
+                )
+            })?;
+            out.entry(dvs.value(r).to_string()).or_default().insert(id);
+        }
+    }
+    Ok(out)
+}
+
+fn partial_batch(rows: Vec<PartialRow>) -> Result<Batches, WarehouseError> {
+    let schema = metric_partial_schema();
+    let text = |f: &dyn Fn(&PartialRow) -> Option<&str>| -> Arc<dyn Array> {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            text(&|r| Some(&r.source)),
+            text(&|r| Some(&r.dimension)),
+            text(&|r| Some(&r.dimension_value)),
+            text(&|r| r.dimension_label.as_deref()),
+            text(&|r| Some(&r.part.call)),
+            text(&|r| Some(r.part.combine.as_str())),
+            Arc::new(rows.iter().map(|r| r.number).collect::<Float64Array>()),
+            Arc::new(
+                rows.iter()
+                    .map(|r| r.ids.as_deref())
+                    .collect::<BinaryArray>(),
+            ),
+        ],
+    )
+    .map_err(|e| WarehouseError::model(METRIC_PARTIAL_TABLE, e))?;
+    Ok((schema, vec![batch]))
+}
+
+/// Column `i` of `b` as text.
+fn text_column(b: &RecordBatch, i: usize) -> Result<StringArray, WarehouseError> {
+    let c = cast(b.column(i), &DataType::Utf8)
+        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+    c.as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .ok_or_else(|| WarehouseError::model(METRIC_VALUE_TABLE, "a column is not text"))
+}
+
+/// Column `i` of `b` as DOUBLE.
+fn float_column(b: &RecordBatch, i: usize) -> Result<Float64Array, WarehouseError> {
+    let c = cast(b.column(i), &DataType::Float64)
+        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+    c.as_any()
+        .downcast_ref::<Float64Array>()
+        .cloned()
+        .ok_or_else(|| WarehouseError::model(METRIC_VALUE_TABLE, "a column is not a number"))
+}
+
+/// Column `i` of `b` as bytes.
+fn binary_column(b: &RecordBatch, i: usize) -> Result<BinaryArray, WarehouseError> {
+    let c = cast(b.column(i), &DataType::Binary)
+        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+    c.as_any()
+        .downcast_ref::<BinaryArray>()
+        .cloned()
+        .ok_or_else(|| WarehouseError::model(METRIC_VALUE_TABLE, "a column is not bytes"))
+}
+
+/// The merged parts of one dimension value over one window.
+#[derive(Default)]
+struct WindowParts {
+    label: Option<String>,
+    parts: BTreeMap<Part, Merged>,
+}
+
+/// Merged parts of one (source, dimension), by (window, dimension value).
+type SourceWindows = BTreeMap<(u32, String), WindowParts>;
+
+/// Evaluates every metric instance of report day `dt` from the partials of its windows.
+pub(crate) async fn metric_values(
+    ctx: &SessionContext,
+    catalog: &MetricCatalog,
+    dt: NaiveDate,
+) -> Result<Batches, WarehouseError> {
+    let windows_of = windows_by_cut(catalog);
+    let merged = merge_partials(ctx, catalog, dt, &windows_of).await?;
+    let mut rows = Vec::new();
+    for ((source, dimension), windows) in &merged {
+        rows.extend(evaluate_cut(catalog, source, dimension, windows).await?);
+    }
+    rows.extend(query_measures(ctx, catalog, dt).await?);
+    rows.sort_by(|a, b| (&a.metric, &a.dimension_value).cmp(&(&b.metric, &b.dimension_value)));
+    metric_value_batch(rows)
+}
+
+/// The windows each (source, dimension) is evaluated over.
+fn windows_by_cut(catalog: &MetricCatalog) -> BTreeMap<(String, String), Vec<u32>> {
+    let mut out: BTreeMap<(String, String), BTreeSet<u32>> = BTreeMap::new();
+    for m in &catalog.measures {
+        if let MeasureKind::Aggregate { source, .. } = &m.kind {
+            for d in &m.dimensions {
+                out.entry((source.clone(), d.clone()))
+                    .or_default()
+                    .extend(m.windows.iter().copied());
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(k, w)| (k, w.into_iter().collect()))
+        .collect()
+}
+
+/// Reads the partials of the longest window ending on `dt` and merges them per window.
+async fn merge_partials(
+    ctx: &SessionContext,
+    catalog: &MetricCatalog,
+    dt: NaiveDate,
+    windows_of: &BTreeMap<(String, String), Vec<u32>>,
+) -> Result<BTreeMap<(String, String), SourceWindows>, WarehouseError> {
+    let start = window_start(dt, catalog.longest_window())?;
+    let sql = format!(
+        "SELECT CAST({PARTITION_COLUMN} AS VARCHAR), source, dimension, dimension_value, \
+         dimension_label, part, combine, number, ids FROM {METRIC_PARTIAL_TABLE} \
+         WHERE {PARTITION_COLUMN} >= '{start}' AND {PARTITION_COLUMN} <= '{dt}' \
+         ORDER BY 1"
+    );
+    let (_, batches) = collect(ctx, METRIC_VALUE_TABLE, &sql).await?;
+    let mut merged: BTreeMap<(String, String), SourceWindows> = BTreeMap::new();
+    for b in &batches {
+        let days = text_column(b, 0)?;
+        let (sources, dimensions, dvs, labels) = (
+            text_column(b, 1)?,
+            text_column(b, 2)?,
+            text_column(b, 3)?,
+            text_column(b, 4)?,
+        );
+        let (calls, combines) = (text_column(b, 5)?, text_column(b, 6)?);
+        let (numbers, ids) = (float_column(b, 7)?, binary_column(b, 8)?);
+        for r in 0..b.num_rows() {
+            let cut = (
+                sources.value(r).to_string(),
+                dimensions.value(r).to_string(),
+            );
+            let Some(windows) = windows_of.get(&cut) else {
+                continue;
+            };
+            let day: NaiveDate = days
+                .value(r)
+                .parse()
+                .map_err(|_| WarehouseError::BadDay(days.value(r).to_string()))?;
+            let days_back = u32::try_from((dt - day).num_days()).unwrap_or(u32::MAX);
+            let combine = Combine::parse(combines.value(r)).ok_or_else(|| {
+                WarehouseError::model(
+                    METRIC_VALUE_TABLE,
+                    format!(
+                        "unknown combine {:?} in {METRIC_PARTIAL_TABLE}",
+                        combines.value(r)
+                    ),
+                )
+            })?;
+            let part = Part {
+                call: calls.value(r).to_string(),
+                combine,
+            };
+            let day_ids = match combine {
+                Combine::Distinct if ids.is_valid(r) => Some(
+                    ids_from_bytes(ids.value(r))
+                        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?,
+                ),
+                _ => None,
+            };
+            let number = numbers.is_valid(r).then(|| numbers.value(r));
+            let label = labels.is_valid(r).then(|| labels.value(r));
+            let by_window = merged.entry(cut.clone()).or_default();
+            for w in windows_covering(windows, days_back) {
+                let slot = by_window.entry((w, dvs.value(r).to_string())).or_default();
+                if let Some(l) = label {
+                    if slot.label.as_deref().is_none_or(|old| old < l) {
+                        slot.label = Some(l.to_string());
+                    }
+                }
+                let m = slot
+                    .parts
+                    .entry(part.clone())
+                    .or_insert_with(|| Merged::new(combine));
+                match &day_ids {
+                    Some(ids) => m.add_ids(ids),
+                    None => m.add_number(combine, number),
+                }
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// The first day of a window of `days` ending on `dt`.
+fn window_start(dt: NaiveDate, days: u32) -> Result<NaiveDate, WarehouseError> {
+    dt.checked_sub_days(Days::new(u64::from(days.max(1)) - 1))
+        .ok_or_else(|| WarehouseError::BadDay(dt.to_string()))
+}
+
+/// Evaluates the measures of one (source, dimension) over its merged windows, in one query.
+async fn evaluate_cut(
+    catalog: &MetricCatalog,
+    source: &str,
+    dimension: &str,
+    windows: &SourceWindows,
+) -> Result<Vec<MetricRow>, WarehouseError> {
+    let measures: Vec<(&str, &Vec<u32>, &Vec<Part>, &String)> = catalog
+        .measures
+        .iter()
+        .filter(|m| m.dimensions.iter().any(|d| d == dimension))
+        .filter_map(|m| match &m.kind {
+            MeasureKind::Aggregate {
+                source: s,
+                parts,
+                combined,
+            } if s == source => Some((m.name.as_str(), &m.windows, parts, combined)),
+            _ => None,
+        })
+        .collect();
+    let all_parts: Vec<&Part> = windows
+        .values()
+        .flat_map(|w| w.parts.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let column_of = |p: &Part| {
+        all_parts
+            .iter()
+            .position(|q| *q == p)
+            .map(|i| format!("c{i}"))
+    };
+    let mut selects = Vec::new();
+    let mut evaluated = Vec::new();
+    for (name, measure_windows, parts, combined) in &measures {
+        // A part no partial carries (a measure added after those days were built) has no value.
+        let Some(columns) = parts.iter().map(column_of).collect::<Option<Vec<_>>>() else {
+            continue;
+        };
+        let sql = rename_parts(combined, &columns)
+            .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, format!("{name}: {e}")))?;
+        selects.push(format!("{sql} AS m{}", selects.len()));
+        evaluated.push((*name, *measure_windows));
+    }
+    if evaluated.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = merged_table(windows, &all_parts)?;
+    let ctx = SessionContext::new();
+    ctx.register_table("merged", Arc::new(table))
+        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+    let sql = format!(
+        "SELECT window_days, dimension_value, dimension_label, {} FROM merged",
+        selects.join(", ")
+    );
+    let (_, batches) = collect(&ctx, METRIC_VALUE_TABLE, &sql).await?;
+    let mut rows = Vec::new();
+    for b in &batches {
+        let window_days = cast(b.column(0), &DataType::UInt32)
+            .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+        let window_days = window_days
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(|| WarehouseError::model(METRIC_VALUE_TABLE, "window_days"))?;
+        let (dvs, labels) = (text_column(b, 1)?, text_column(b, 2)?);
+        for (m, (name, measure_windows)) in evaluated.iter().enumerate() {
+            let values = float_column(b, 3 + m)?;
+            for r in 0..b.num_rows() {
+                let w = window_days.value(r);
+                if !measure_windows.contains(&w) {
+                    continue;
+                }
+                push_value(
+                    &mut rows,
+                    MetricKey {
+                        measure: name,
+                        dimension,
+                        window_days: w,
+                    },
+                    dvs.value(r),
+                    labels.is_valid(r).then(|| labels.value(r)),
+                    values.is_valid(r).then(|| values.value(r)),
+                );
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The merged windows of one (source, dimension) as a table: window_days, dimension_value,
+/// dimension_label and one DOUBLE column `c<i>` per part.
+fn merged_table(windows: &SourceWindows, parts: &[&Part]) -> Result<MemTable, WarehouseError> {
+    let mut fields = vec![
+        Field::new("window_days", DataType::UInt32, true),
+        Field::new("dimension_value", DataType::Utf8, true),
+        Field::new("dimension_label", DataType::Utf8, true),
+    ];
+    fields.extend((0..parts.len()).map(|i| Field::new(format!("c{i}"), DataType::Float64, true)));
+    let schema = Arc::new(Schema::new(fields));
+    let mut columns: Vec<Arc<dyn Array>> = vec![
+        Arc::new(
+            windows
+                .keys()
+                .map(|(w, _)| Some(*w))
+                .collect::<UInt32Array>(),
+        ),
+        Arc::new(
+            windows
+                .keys()
+                .map(|(_, dv)| Some(dv.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            windows
+                .values()
+                .map(|w| w.label.as_deref())
+                .collect::<StringArray>(),
+        ),
+    ];
+    for part in parts {
+        columns.push(Arc::new(
+            windows
+                .values()
+                .map(|w| w.parts.get(*part).and_then(Merged::value))
+                .collect::<Float64Array>(),
+        ));
+    }
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+    MemTable::try_new(schema, vec![vec![batch]])
+        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))
+}
+
+/// Measures declared as whole queries, evaluated per window straight from their tables.
+async fn query_measures(
+    ctx: &SessionContext,
+    catalog: &MetricCatalog,
+    dt: NaiveDate,
+) -> Result<Vec<MetricRow>, WarehouseError> {
+    let overall = catalog
+        .dimensions
+        .get(crate::metrics::OVERALL)
+        .map(|d| d.label_zh.as_str());
+    let mut rows = Vec::new();
+    for m in &catalog.measures {
+        let MeasureKind::Query(sql) = &m.kind else {
+            continue;
+        };
+        for &w in &m.windows {
+            let vars = Vars::for_day(dt).with("window_start", window_start(dt, w)?);
+            let sql = render(
+                &format!("SELECT CAST(value AS DOUBLE) AS value FROM ({sql}) q"),
+                &vars,
+            )
+            .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, format!("{}: {e}", m.name)))?;
+            let (_, batches) = collect(ctx, METRIC_VALUE_TABLE, &sql).await?;
+            for b in &batches {
+                let values = float_column(b, 0)?;
+                for r in 0..b.num_rows() {
+                    push_value(
+                        &mut rows,
+                        MetricKey {
+                            measure: &m.name,
+                            dimension: crate::metrics::OVERALL,
+                            window_days: w,
+                        },
+                        OVERALL_VALUE,
+                        overall,
+                        values.is_valid(r).then(|| values.value(r)),
+                    );
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Which instance a value belongs to.
+struct MetricKey<'a> {
+    measure: &'a str,
+    dimension: &'a str,
+    window_days: u32,
+}
+
+/// Adds a value to the long table unless it is zero or undefined (a missing row reads as zero).
+fn push_value(
+    rows: &mut Vec<MetricRow>,
+    key: MetricKey<'_>,
+    dimension_value: &str,
+    dimension_label: Option<&str>,
+    value: Option<f64>,
+) {
+    let Some(value) = value.filter(|v| v.is_finite() && *v != 0.0) else {
+        return;
+    };
+    rows.push(MetricRow {
+        metric: instance_name(key.measure, key.dimension, key.window_days),
+        measure: key.measure.to_string(),
+        dimension: key.dimension.to_string(),
+        dimension_value: dimension_value.to_string(),
+        dimension_label: dimension_label.map(str::to_string),
+        window_days: key.window_days,
+        value,
+    });
+}
+
+struct MetricRow {
+    metric: String,
+    measure: String,
+    dimension: String,
+    dimension_value: String,
+    dimension_label: Option<String>,
+    window_days: u32,
+    value: f64,
+}
+
+/// The schema of `ads_metric_value` (without `dt`).
+pub fn metric_value_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("metric", DataType::Utf8, true),
+        Field::new("measure", DataType::Utf8, true),
+        Field::new("dimension", DataType::Utf8, true),
+        Field::new("dimension_value", DataType::Utf8, true),
+        Field::new("dimension_label", DataType::Utf8, true),
+        Field::new("window_days", DataType::UInt32, true),
+        Field::new("value", DataType::Float64, true),
+    ]))
+}
+
+fn metric_value_batch(rows: Vec<MetricRow>) -> Result<Batches, WarehouseError> {
+    let schema = metric_value_schema();
+    let text = |f: &dyn Fn(&MetricRow) -> Option<&str>| -> Arc<dyn Array> {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            text(&|r| Some(&r.metric)),
+            text(&|r| Some(&r.measure)),
+            text(&|r| Some(&r.dimension)),
+            text(&|r| Some(&r.dimension_value)),
+            text(&|r| r.dimension_label.as_deref()),
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.window_days))
+                    .collect::<UInt32Array>(),
+            ),
+            Arc::new(rows.iter().map(|r| Some(r.value)).collect::<Float64Array>()),
+        ],
+    )
+    .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+    Ok((schema, vec![batch]))
+}
