@@ -24,8 +24,7 @@ use crate::metrics::{
     OVERALL_VALUE,
 };
 use crate::partials::{
-    ids_from_bytes, ids_to_bytes, rename_parts, windows_covering, Combine, Merged, Part,
-    METRIC_PARTIAL_TABLE,
+    ids_from_bytes, ids_to_bytes, rename_parts, Combine, Merged, Part, METRIC_PARTIAL_TABLE,
 };
 use crate::runner::collect;
 use crate::template::{render, Vars};
@@ -312,15 +311,49 @@ fn binary_column(b: &RecordBatch, i: usize) -> Result<BinaryArray, WarehouseErro
         .ok_or_else(|| WarehouseError::model(METRIC_VALUE_TABLE, "a column is not bytes"))
 }
 
-/// The merged parts of one dimension value over one window.
+/// The partials of one (source, dimension) merged per window: dimension values and parts
+/// are numbered once, so that merging a row allocates nothing.
 #[derive(Default)]
-struct WindowParts {
-    label: Option<String>,
-    parts: BTreeMap<Part, Merged>,
+struct CutMerge {
+    /// Windows evaluated for this cut.
+    windows: Vec<u32>,
+    /// Dimension values seen, by number.
+    values: Vec<String>,
+    value_ids: HashMap<String, usize>,
+    /// Parts seen, by number.
+    parts: Vec<Part>,
+    /// Largest label per (window, value number).
+    labels: HashMap<(u32, usize), String>,
+    /// Merged part per (window, value number, part number).
+    slots: HashMap<(u32, usize, usize), Merged>,
 }
 
-/// Merged parts of one (source, dimension), by (window, dimension value).
-type SourceWindows = BTreeMap<(u32, String), WindowParts>;
+impl CutMerge {
+    fn value_id(&mut self, value: &str) -> usize {
+        if let Some(&id) = self.value_ids.get(value) {
+            return id;
+        }
+        self.values.push(value.to_string());
+        self.value_ids
+            .insert(value.to_string(), self.values.len() - 1);
+        self.values.len() - 1
+    }
+
+    fn part_id(&mut self, call: &str, combine: Combine) -> usize {
+        if let Some(id) = self
+            .parts
+            .iter()
+            .position(|p| p.combine == combine && p.call == call)
+        {
+            return id;
+        }
+        self.parts.push(Part {
+            call: call.to_string(),
+            combine,
+        });
+        self.parts.len() - 1
+    }
+}
 
 /// Evaluates every metric instance of report day `dt` from the partials of its windows.
 pub(crate) async fn metric_values(
@@ -328,115 +361,188 @@ pub(crate) async fn metric_values(
     catalog: &MetricCatalog,
     dt: NaiveDate,
 ) -> Result<Batches, WarehouseError> {
-    let windows_of = windows_by_cut(catalog);
-    let merged = merge_partials(ctx, catalog, dt, &windows_of).await?;
+    let merged = merge_partials(ctx, catalog, dt).await?;
     let mut rows = Vec::new();
-    for ((source, dimension), windows) in &merged {
-        rows.extend(evaluate_cut(catalog, source, dimension, windows).await?);
+    for ((source, dimension), cut) in &merged {
+        rows.extend(evaluate_cut(catalog, source, dimension, cut).await?);
     }
     rows.extend(query_measures(ctx, catalog, dt).await?);
     rows.sort_by(|a, b| (&a.metric, &a.dimension_value).cmp(&(&b.metric, &b.dimension_value)));
     metric_value_batch(rows)
 }
 
-/// The windows each (source, dimension) is evaluated over.
-fn windows_by_cut(catalog: &MetricCatalog) -> BTreeMap<(String, String), Vec<u32>> {
-    let mut out: BTreeMap<(String, String), BTreeSet<u32>> = BTreeMap::new();
+/// An empty merge for each (source, dimension) with the windows its measures declare.
+fn cuts_of(catalog: &MetricCatalog) -> BTreeMap<(String, String), CutMerge> {
+    let mut windows: BTreeMap<(String, String), BTreeSet<u32>> = BTreeMap::new();
     for m in &catalog.measures {
         if let MeasureKind::Aggregate { source, .. } = &m.kind {
             for d in &m.dimensions {
-                out.entry((source.clone(), d.clone()))
+                windows
+                    .entry((source.clone(), d.clone()))
                     .or_default()
                     .extend(m.windows.iter().copied());
             }
         }
     }
-    out.into_iter()
-        .map(|(k, w)| (k, w.into_iter().collect()))
+    windows
+        .into_iter()
+        .map(|(k, w)| {
+            let cut = CutMerge {
+                windows: w.into_iter().collect(),
+                ..Default::default()
+            };
+            (k, cut)
+        })
         .collect()
 }
 
-/// Reads the partials of the longest window ending on `dt` and merges them per window.
+/// Reads the partials of the longest window ending on `dt` and merges them per window,
+/// day by day from the oldest, so that sums add up in the same order on every rebuild.
 async fn merge_partials(
     ctx: &SessionContext,
     catalog: &MetricCatalog,
     dt: NaiveDate,
-    windows_of: &BTreeMap<(String, String), Vec<u32>>,
-) -> Result<BTreeMap<(String, String), SourceWindows>, WarehouseError> {
-    let start = window_start(dt, catalog.longest_window())?;
+) -> Result<BTreeMap<(String, String), CutMerge>, WarehouseError> {
+    let longest = catalog.longest_window();
+    let start = window_start(dt, longest)?;
     let sql = format!(
         "SELECT CAST({PARTITION_COLUMN} AS VARCHAR), source, dimension, dimension_value, \
          dimension_label, part, combine, number, ids FROM {METRIC_PARTIAL_TABLE} \
-         WHERE {PARTITION_COLUMN} >= '{start}' AND {PARTITION_COLUMN} <= '{dt}' \
-         ORDER BY 1"
+         WHERE {PARTITION_COLUMN} >= '{start}' AND {PARTITION_COLUMN} <= '{dt}'"
     );
     let (_, batches) = collect(ctx, METRIC_VALUE_TABLE, &sql).await?;
-    let mut merged: BTreeMap<(String, String), SourceWindows> = BTreeMap::new();
-    for b in &batches {
-        let days = text_column(b, 0)?;
-        let (sources, dimensions, dvs, labels) = (
-            text_column(b, 1)?,
-            text_column(b, 2)?,
-            text_column(b, 3)?,
-            text_column(b, 4)?,
-        );
-        let (calls, combines) = (text_column(b, 5)?, text_column(b, 6)?);
-        let (numbers, ids) = (float_column(b, 7)?, binary_column(b, 8)?);
-        for r in 0..b.num_rows() {
-            let cut = (
-                sources.value(r).to_string(),
-                dimensions.value(r).to_string(),
-            );
-            let Some(windows) = windows_of.get(&cut) else {
-                continue;
-            };
-            let day: NaiveDate = days
-                .value(r)
-                .parse()
-                .map_err(|_| WarehouseError::BadDay(days.value(r).to_string()))?;
-            let days_back = u32::try_from((dt - day).num_days()).unwrap_or(u32::MAX);
-            let combine = Combine::parse(combines.value(r)).ok_or_else(|| {
-                WarehouseError::model(
-                    METRIC_VALUE_TABLE,
-                    format!(
-                        "unknown combine {:?} in {METRIC_PARTIAL_TABLE}",
-                        combines.value(r)
-                    ),
-                )
-            })?;
-            let part = Part {
-                call: calls.value(r).to_string(),
-                combine,
-            };
-            let day_ids = match combine {
-                Combine::Distinct if ids.is_valid(r) => Some(
-                    ids_from_bytes(ids.value(r))
-                        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?,
-                ),
-                _ => None,
-            };
-            let number = numbers.is_valid(r).then(|| numbers.value(r));
-            let label = labels.is_valid(r).then(|| labels.value(r));
-            let by_window = merged.entry(cut.clone()).or_default();
-            for w in windows_covering(windows, days_back) {
-                let slot = by_window.entry((w, dvs.value(r).to_string())).or_default();
-                if let Some(l) = label {
-                    if slot.label.as_deref().is_none_or(|old| old < l) {
-                        slot.label = Some(l.to_string());
-                    }
+    let mut cuts = cuts_of(catalog);
+    let mut cut_ids: HashMap<String, HashMap<String, (String, String)>> = HashMap::new();
+    for (source, dimension) in cuts.keys() {
+        cut_ids
+            .entry(source.clone())
+            .or_default()
+            .insert(dimension.clone(), (source.clone(), dimension.clone()));
+    }
+    let columns = batches
+        .iter()
+        .map(PartialColumns::of)
+        .collect::<Result<Vec<_>, _>>()?;
+    // Rows bucketed by how many days before `dt` they are, oldest first.
+    let mut by_day: Vec<Vec<(usize, usize)>> = vec![Vec::new(); longest as usize];
+    let mut days_back_of: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in columns.iter().enumerate() {
+        for r in 0..c.days.len() {
+            let day = c.days.value(r);
+            let back = match days_back_of.get(day) {
+                Some(&b) => b,
+                None => {
+                    let parsed: NaiveDate = day
+                        .parse()
+                        .map_err(|_| WarehouseError::BadDay(day.to_string()))?;
+                    let b = usize::try_from((dt - parsed).num_days()).unwrap_or(usize::MAX);
+                    days_back_of.insert(day, b);
+                    b
                 }
-                let m = slot
-                    .parts
-                    .entry(part.clone())
-                    .or_insert_with(|| Merged::new(combine));
-                match &day_ids {
-                    Some(ids) => m.add_ids(ids),
-                    None => m.add_number(combine, number),
-                }
+            };
+            if let Some(bucket) = by_day.get_mut(back) {
+                bucket.push((i, r));
             }
         }
     }
-    Ok(merged)
+    for (back, rows) in by_day.iter().enumerate().rev() {
+        for &(i, r) in rows {
+            let c = &columns[i];
+            let Some(key) = cut_ids
+                .get(c.sources.value(r))
+                .and_then(|d| d.get(c.dimensions.value(r)))
+            else {
+                continue;
+            };
+            let Some(cut) = cuts.get_mut(key) else {
+                continue;
+            };
+            merge_row(cut, c, r, back as u32)?;
+        }
+    }
+    Ok(cuts)
+}
+
+/// The columns of one batch of `dws_metric_partial`, in the types merging reads.
+struct PartialColumns {
+    days: StringArray,
+    sources: StringArray,
+    dimensions: StringArray,
+    values: StringArray,
+    labels: StringArray,
+    calls: StringArray,
+    combines: StringArray,
+    numbers: Float64Array,
+    ids: BinaryArray,
+}
+
+impl PartialColumns {
+    fn of(b: &RecordBatch) -> Result<PartialColumns, WarehouseError> {
+        Ok(PartialColumns {
+            days: text_column(b, 0)?,
+            sources: text_column(b, 1)?,
+            dimensions: text_column(b, 2)?,
+            values: text_column(b, 3)?,
+            labels: text_column(b, 4)?,
+            calls: text_column(b, 5)?,
+            combines: text_column(b, 6)?,
+            numbers: float_column(b, 7)?,
+            ids: binary_column(b, 8)?,
+        })
+    }
+}
+
+/// Adds row `r` of a day `days_back` before the report day to every window it falls in.
+fn merge_row(
+    cut: &mut CutMerge,
+    c: &PartialColumns,
+    r: usize,
+    days_back: u32,
+) -> Result<(), WarehouseError> {
+    let combine = Combine::parse(c.combines.value(r)).ok_or_else(|| {
+        WarehouseError::model(
+            METRIC_VALUE_TABLE,
+            format!(
+                "unknown combine {:?} in {METRIC_PARTIAL_TABLE}",
+                c.combines.value(r)
+            ),
+        )
+    })?;
+    let value = cut.value_id(c.values.value(r));
+    let part = cut.part_id(c.calls.value(r), combine);
+    let day_ids = match combine {
+        Combine::Distinct if c.ids.is_valid(r) => Some(
+            ids_from_bytes(c.ids.value(r))
+                .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?,
+        ),
+        _ => None,
+    };
+    let number = c.numbers.is_valid(r).then(|| c.numbers.value(r));
+    let label = c.labels.is_valid(r).then(|| c.labels.value(r));
+    for i in 0..cut.windows.len() {
+        let w = cut.windows[i];
+        if days_back >= w {
+            continue;
+        }
+        if let Some(l) = label {
+            match cut.labels.get_mut(&(w, value)) {
+                Some(old) if old.as_str() >= l => {}
+                Some(old) => *old = l.to_string(),
+                None => {
+                    cut.labels.insert((w, value), l.to_string());
+                }
+            }
+        }
+        let m = cut
+            .slots
+            .entry((w, value, part))
+            .or_insert_with(|| Merged::new(combine));
+        match &day_ids {
+            Some(ids) => m.add_ids(ids),
+            None => m.add_number(combine, number),
+        }
+    }
+    Ok(())
 }
 
 /// The first day of a window of `days` ending on `dt`.
@@ -450,7 +556,7 @@ async fn evaluate_cut(
     catalog: &MetricCatalog,
     source: &str,
     dimension: &str,
-    windows: &SourceWindows,
+    cut: &CutMerge,
 ) -> Result<Vec<MetricRow>, WarehouseError> {
     let measures: Vec<(&str, &Vec<u32>, &Vec<Part>, &String)> = catalog
         .measures
@@ -465,16 +571,10 @@ async fn evaluate_cut(
             _ => None,
         })
         .collect();
-    let all_parts: Vec<&Part> = windows
-        .values()
-        .flat_map(|w| w.parts.keys())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
     let column_of = |p: &Part| {
-        all_parts
+        cut.parts
             .iter()
-            .position(|q| *q == p)
+            .position(|q| q == p)
             .map(|i| format!("c{i}"))
     };
     let mut selects = Vec::new();
@@ -492,9 +592,8 @@ async fn evaluate_cut(
     if evaluated.is_empty() {
         return Ok(Vec::new());
     }
-    let table = merged_table(windows, &all_parts)?;
     let ctx = SessionContext::new();
-    ctx.register_table("merged", Arc::new(table))
+    ctx.register_table("merged", Arc::new(merged_table(cut)?))
         .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
     let sql = format!(
         "SELECT window_days, dimension_value, dimension_label, {} FROM merged",
@@ -534,41 +633,35 @@ async fn evaluate_cut(
     Ok(rows)
 }
 
-/// The merged windows of one (source, dimension) as a table: window_days, dimension_value,
-/// dimension_label and one DOUBLE column `c<i>` per part.
-fn merged_table(windows: &SourceWindows, parts: &[&Part]) -> Result<MemTable, WarehouseError> {
+/// A cut's merged windows as a table: window_days, dimension_value, dimension_label and one
+/// DOUBLE column `c<i>` per part.
+fn merged_table(cut: &CutMerge) -> Result<MemTable, WarehouseError> {
+    let keys: BTreeSet<(u32, usize)> = cut.slots.keys().map(|(w, v, _)| (*w, *v)).collect();
     let mut fields = vec![
         Field::new("window_days", DataType::UInt32, true),
         Field::new("dimension_value", DataType::Utf8, true),
         Field::new("dimension_label", DataType::Utf8, true),
     ];
-    fields.extend((0..parts.len()).map(|i| Field::new(format!("c{i}"), DataType::Float64, true)));
+    fields
+        .extend((0..cut.parts.len()).map(|i| Field::new(format!("c{i}"), DataType::Float64, true)));
     let schema = Arc::new(Schema::new(fields));
     let mut columns: Vec<Arc<dyn Array>> = vec![
+        Arc::new(keys.iter().map(|(w, _)| Some(*w)).collect::<UInt32Array>()),
         Arc::new(
-            windows
-                .keys()
-                .map(|(w, _)| Some(*w))
-                .collect::<UInt32Array>(),
-        ),
-        Arc::new(
-            windows
-                .keys()
-                .map(|(_, dv)| Some(dv.as_str()))
+            keys.iter()
+                .map(|(_, v)| Some(cut.values[*v].as_str()))
                 .collect::<StringArray>(),
         ),
         Arc::new(
-            windows
-                .values()
-                .map(|w| w.label.as_deref())
+            keys.iter()
+                .map(|k| cut.labels.get(k).map(String::as_str))
                 .collect::<StringArray>(),
         ),
     ];
-    for part in parts {
+    for part in 0..cut.parts.len() {
         columns.push(Arc::new(
-            windows
-                .values()
-                .map(|w| w.parts.get(*part).and_then(Merged::value))
+            keys.iter()
+                .map(|(w, v)| cut.slots.get(&(*w, *v, part)).and_then(Merged::value))
                 .collect::<Float64Array>(),
         ));
     }

@@ -287,12 +287,6 @@ pub fn ids_from_bytes(bytes: &[u8]) -> Result<RoaringTreemap, String> {
     RoaringTreemap::deserialize_from(bytes).map_err(|e| format!("a broken id set: {e}"))
 }
 
-/// Which of `windows` (in days, ending on the report day) a partial of `days_back` days
-/// before the report day falls in.
-pub fn windows_covering(windows: &[u32], days_back: u32) -> impl Iterator<Item = u32> + '_ {
-    windows.iter().copied().filter(move |w| days_back < *w)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,14 +375,5 @@ mod tests {
         ids.add_ids(&day2);
         assert_eq!(ids.value(), Some(4.0));
         assert!(ids_from_bytes(b"junk").is_err());
-    }
-
-    #[test]
-    fn a_day_falls_in_the_windows_long_enough_to_reach_it() {
-        let w = [1, 7, 30];
-        assert_eq!(windows_covering(&w, 0).collect::<Vec<_>>(), [1, 7, 30]);
-        assert_eq!(windows_covering(&w, 6).collect::<Vec<_>>(), [7, 30]);
-        assert_eq!(windows_covering(&w, 7).collect::<Vec<_>>(), [30]);
-        assert_eq!(windows_covering(&w, 30).count(), 0);
     }
 }

@@ -46,6 +46,8 @@ pub struct Step {
     pub depends_on: BTreeSet<String>,
     /// Lake tables it reads that no step makes (the ODS layer).
     pub sources: BTreeSet<String>,
+    /// Whether it reads its own earlier partitions (a keyed merge, or SQL naming itself).
+    pub reads_itself: bool,
 }
 
 impl Step {
@@ -209,8 +211,13 @@ fn plan_steps(models: Vec<Model>, metrics: &MetricCatalog) -> Result<Vec<Step>, 
             ));
         }
         let mut reads = tables_read(&m.sql, &m.origin)?;
-        reads.remove(&m.name);
+        let reads_itself = reads.remove(&m.name)
+            || matches!(
+                m.declaration.materialization,
+                Materialization::Scd2 | Materialization::Accumulate
+            );
         steps.push((
+            reads_itself,
             m.name.clone(),
             m.layer.clone(),
             StepKind::Model(Box::new(m)),
@@ -230,6 +237,7 @@ fn plan_steps(models: Vec<Model>, metrics: &MetricCatalog) -> Result<Vec<Step>, 
         }
     }
     steps.push((
+        false,
         METRIC_PARTIAL_TABLE.into(),
         "dws".into(),
         StepKind::MetricPartials,
@@ -245,21 +253,23 @@ fn plan_steps(models: Vec<Model>, metrics: &MetricCatalog) -> Result<Vec<Step>, 
         }
     }
     steps.push((
+        false,
         METRIC_VALUE_TABLE.into(),
         "ads".into(),
         StepKind::MetricValues,
         metric_reads,
     ));
     steps.push((
+        false,
         METRIC_CATALOG_TABLE.into(),
         "ads".into(),
         StepKind::MetricCatalog,
         BTreeSet::new(),
     ));
-    let names: BTreeSet<String> = steps.iter().map(|s| s.0.clone()).collect();
+    let names: BTreeSet<String> = steps.iter().map(|s| s.1.clone()).collect();
     Ok(steps
         .into_iter()
-        .map(|(name, layer, kind, reads)| {
+        .map(|(reads_itself, name, layer, kind, reads)| {
             let (depends_on, sources) = reads.into_iter().partition(|r| names.contains(r));
             Step {
                 name,
@@ -267,6 +277,7 @@ fn plan_steps(models: Vec<Model>, metrics: &MetricCatalog) -> Result<Vec<Step>, 
                 kind,
                 depends_on,
                 sources,
+                reads_itself,
             }
         })
         .collect())

@@ -322,7 +322,7 @@ impl<'a> Warehouse<'a> {
         Ok((rows, bytes))
     }
 
-    /// A session with every table the step reads (and its own table, for to-date models).
+    /// A session with every table the step reads (and its own table, if it reads itself).
     async fn session_for(&self, step: &Step) -> Result<SessionContext, WarehouseError> {
         let ctx = SessionContext::new();
         for name in step.depends_on.iter().chain(&step.sources) {
@@ -339,7 +339,9 @@ impl<'a> Warehouse<'a> {
                 ));
             }
         }
-        self.lake.register(&ctx, &step.name).await?;
+        if step.reads_itself {
+            self.lake.register(&ctx, &step.name).await?;
+        }
         Ok(ctx)
     }
 
