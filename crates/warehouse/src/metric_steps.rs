@@ -160,8 +160,11 @@ async fn dimension_partials(
         }
         (Some(_), _) => key_value.clone(),
     };
+    // `row_count` makes the overall query an aggregate even when every part is a distinct
+    // count (kept as ids, not numbers): one row per dimension value, never one per fact.
     let sql = format!(
-        "SELECT {key_value} AS dimension_value, {label} AS dimension_label{values} FROM day_rows{grouped}"
+        "SELECT {key_value} AS dimension_value, {label} AS dimension_label{values}, \
+         count(*) AS row_count FROM day_rows{grouped}"
     );
     let (_, batches) = collect(day, METRIC_PARTIAL_TABLE, &sql)
         .await
@@ -361,12 +364,22 @@ pub(crate) async fn metric_values(
     catalog: &MetricCatalog,
     dt: NaiveDate,
 ) -> Result<Batches, WarehouseError> {
+    let started = std::time::Instant::now();
     let merged = merge_partials(ctx, catalog, dt).await?;
+    let merged_at = started.elapsed();
     let mut rows = Vec::new();
     for ((source, dimension), cut) in &merged {
         rows.extend(evaluate_cut(catalog, source, dimension, cut).await?);
     }
+    let evaluated_at = started.elapsed();
     rows.extend(query_measures(ctx, catalog, dt).await?);
+    tracing::debug!(
+        %dt,
+        merge_seconds = merged_at.as_secs_f64(),
+        evaluate_seconds = (evaluated_at - merged_at).as_secs_f64(),
+        query_measure_seconds = (started.elapsed() - evaluated_at).as_secs_f64(),
+        "metric values"
+    );
     rows.sort_by(|a, b| (&a.metric, &a.dimension_value).cmp(&(&b.metric, &b.dimension_value)));
     metric_value_batch(rows)
 }
@@ -410,7 +423,15 @@ async fn merge_partials(
          dimension_label, part, combine, number, ids FROM {METRIC_PARTIAL_TABLE} \
          WHERE {PARTITION_COLUMN} >= '{start}' AND {PARTITION_COLUMN} <= '{dt}'"
     );
+    let read_started = std::time::Instant::now();
     let (_, batches) = collect(ctx, METRIC_VALUE_TABLE, &sql).await?;
+    tracing::debug!(
+        %dt,
+        rows = batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+        bytes = batches.iter().map(|b| b.get_array_memory_size()).sum::<usize>(),
+        seconds = read_started.elapsed().as_secs_f64(),
+        "partials read"
+    );
     let mut cuts = cuts_of(catalog);
     let mut cut_ids: HashMap<String, HashMap<String, (String, String)>> = HashMap::new();
     for (source, dimension) in cuts.keys() {
