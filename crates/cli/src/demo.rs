@@ -189,7 +189,11 @@ async fn print_headlines(
         let Some(measure) = project.metrics.measure(name) else {
             continue;
         };
+        // A missing value reads as zero, unless the measure has no such window at all.
         let value = |w: u32| {
+            if !measure.windows.contains(&w) {
+                return "-".to_string();
+            }
             values
                 .iter()
                 .find(|v| v.measure == name && v.dimension == "overall" && v.window_days == w)

@@ -315,20 +315,27 @@ fn binary_column(b: &RecordBatch, i: usize) -> Result<BinaryArray, WarehouseErro
 }
 
 /// The partials of one (source, dimension) merged per window: dimension values and parts
-/// are numbered once, so that merging a row allocates nothing.
+/// are numbered once, so that merging a row allocates nothing. Days are added newest
+/// first into one running merge per (value, part); when the days of a window are all in,
+/// the running values are that window's values (so each day's ids are united once, however
+/// many windows it falls in).
 #[derive(Default)]
 struct CutMerge {
-    /// Windows evaluated for this cut.
+    /// Windows evaluated for this cut, shortest first.
     windows: Vec<u32>,
     /// Dimension values seen, by number.
     values: Vec<String>,
     value_ids: HashMap<String, usize>,
     /// Parts seen, by number.
     parts: Vec<Part>,
-    /// Largest label per (window, value number).
+    /// Running merge per (value number, part number) of the days added so far.
+    running: HashMap<(usize, usize), Merged>,
+    /// Largest label so far per value number.
+    running_labels: HashMap<usize, String>,
+    /// Value per (window, value number, part number) of the closed windows.
+    results: HashMap<(u32, usize, usize), Option<f64>>,
+    /// Largest label per (window, value number) of the closed windows.
     labels: HashMap<(u32, usize), String>,
-    /// Merged part per (window, value number, part number).
-    slots: HashMap<(u32, usize, usize), Merged>,
 }
 
 impl CutMerge {
@@ -340,6 +347,16 @@ impl CutMerge {
         self.value_ids
             .insert(value.to_string(), self.values.len() - 1);
         self.values.len() - 1
+    }
+
+    /// Records the running values as window `w`'s, once its days are all added.
+    fn close_window(&mut self, w: u32) {
+        for (&(value, part), merged) in &self.running {
+            self.results.insert((w, value, part), merged.value());
+        }
+        for (&value, label) in &self.running_labels {
+            self.labels.insert((w, value), label.clone());
+        }
     }
 
     fn part_id(&mut self, call: &str, combine: Combine) -> usize {
@@ -410,7 +427,7 @@ fn cuts_of(catalog: &MetricCatalog) -> BTreeMap<(String, String), CutMerge> {
 }
 
 /// Reads the partials of the longest window ending on `dt` and merges them per window,
-/// day by day from the oldest, so that sums add up in the same order on every rebuild.
+/// day by day from the newest, so that sums add up in the same order on every rebuild.
 async fn merge_partials(
     ctx: &SessionContext,
     catalog: &MetricCatalog,
@@ -466,7 +483,7 @@ async fn merge_partials(
             }
         }
     }
-    for (back, rows) in by_day.iter().enumerate().rev() {
+    for (back, rows) in by_day.iter().enumerate() {
         for &(i, r) in rows {
             let c = &columns[i];
             let Some(key) = cut_ids
@@ -478,7 +495,13 @@ async fn merge_partials(
             let Some(cut) = cuts.get_mut(key) else {
                 continue;
             };
-            merge_row(cut, c, r, back as u32)?;
+            merge_row(cut, c, r)?;
+        }
+        let days_in = back as u32 + 1;
+        for cut in cuts.values_mut() {
+            if cut.windows.contains(&days_in) {
+                cut.close_window(days_in);
+            }
         }
     }
     Ok(cuts)
@@ -513,13 +536,8 @@ impl PartialColumns {
     }
 }
 
-/// Adds row `r` of a day `days_back` before the report day to every window it falls in.
-fn merge_row(
-    cut: &mut CutMerge,
-    c: &PartialColumns,
-    r: usize,
-    days_back: u32,
-) -> Result<(), WarehouseError> {
+/// Adds row `r` to the running merge of its cut.
+fn merge_row(cut: &mut CutMerge, c: &PartialColumns, r: usize) -> Result<(), WarehouseError> {
     let combine = Combine::parse(c.combines.value(r)).ok_or_else(|| {
         WarehouseError::model(
             METRIC_VALUE_TABLE,
@@ -531,37 +549,27 @@ fn merge_row(
     })?;
     let value = cut.value_id(c.values.value(r));
     let part = cut.part_id(c.calls.value(r), combine);
-    let day_ids = match combine {
-        Combine::Distinct if c.ids.is_valid(r) => Some(
-            ids_from_bytes(c.ids.value(r))
-                .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?,
-        ),
-        _ => None,
-    };
-    let number = c.numbers.is_valid(r).then(|| c.numbers.value(r));
-    let label = c.labels.is_valid(r).then(|| c.labels.value(r));
-    for i in 0..cut.windows.len() {
-        let w = cut.windows[i];
-        if days_back >= w {
-            continue;
-        }
-        if let Some(l) = label {
-            match cut.labels.get_mut(&(w, value)) {
-                Some(old) if old.as_str() >= l => {}
-                Some(old) => *old = l.to_string(),
-                None => {
-                    cut.labels.insert((w, value), l.to_string());
-                }
+    if c.labels.is_valid(r) {
+        let label = c.labels.value(r);
+        match cut.running_labels.get_mut(&value) {
+            Some(old) if old.as_str() >= label => {}
+            Some(old) => *old = label.to_string(),
+            None => {
+                cut.running_labels.insert(value, label.to_string());
             }
         }
-        let m = cut
-            .slots
-            .entry((w, value, part))
-            .or_insert_with(|| Merged::new(combine));
-        match &day_ids {
-            Some(ids) => m.add_ids(ids),
-            None => m.add_number(combine, number),
+    }
+    let merged = cut
+        .running
+        .entry((value, part))
+        .or_insert_with(|| Merged::new(combine));
+    match combine {
+        Combine::Distinct if c.ids.is_valid(r) => {
+            let ids = ids_from_bytes(c.ids.value(r))
+                .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+            merged.add_ids(ids);
         }
+        _ => merged.add_number(combine, c.numbers.is_valid(r).then(|| c.numbers.value(r))),
     }
     Ok(())
 }
@@ -657,7 +665,7 @@ async fn evaluate_cut(
 /// A cut's merged windows as a table: window_days, dimension_value, dimension_label and one
 /// DOUBLE column `c<i>` per part.
 fn merged_table(cut: &CutMerge) -> Result<MemTable, WarehouseError> {
-    let keys: BTreeSet<(u32, usize)> = cut.slots.keys().map(|(w, v, _)| (*w, *v)).collect();
+    let keys: BTreeSet<(u32, usize)> = cut.results.keys().map(|(w, v, _)| (*w, *v)).collect();
     let mut fields = vec![
         Field::new("window_days", DataType::UInt32, true),
         Field::new("dimension_value", DataType::Utf8, true),
@@ -682,7 +690,7 @@ fn merged_table(cut: &CutMerge) -> Result<MemTable, WarehouseError> {
     for part in 0..cut.parts.len() {
         columns.push(Arc::new(
             keys.iter()
-                .map(|(w, v)| cut.slots.get(&(*w, *v, part)).and_then(Merged::value))
+                .map(|(w, v)| cut.results.get(&(*w, *v, part)).copied().flatten())
                 .collect::<Float64Array>(),
         ));
     }

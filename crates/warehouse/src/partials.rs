@@ -259,9 +259,13 @@ impl Merged {
     }
 
     /// Adds one day's ids.
-    pub fn add_ids(&mut self, day: &RoaringTreemap) {
+    pub fn add_ids(&mut self, day: RoaringTreemap) {
         if let Merged::Ids(acc) = self {
-            *acc |= day;
+            if acc.is_empty() {
+                *acc = day;
+            } else {
+                *acc |= day;
+            }
         }
     }
 
@@ -371,8 +375,8 @@ mod tests {
         let mut ids = Merged::new(Combine::Distinct);
         let day1: RoaringTreemap = [1u64, 2, 3].into_iter().collect();
         let day2: RoaringTreemap = [3u64, 4].into_iter().collect();
-        ids.add_ids(&ids_from_bytes(&ids_to_bytes(&day1)).unwrap());
-        ids.add_ids(&day2);
+        ids.add_ids(ids_from_bytes(&ids_to_bytes(&day1)).unwrap());
+        ids.add_ids(day2);
         assert_eq!(ids.value(), Some(4.0));
         assert!(ids_from_bytes(b"junk").is_err());
     }
