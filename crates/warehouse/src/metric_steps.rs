@@ -351,7 +351,7 @@ impl CutMerge {
 
     /// Records the running values as window `w`'s, once its days are all added.
     fn close_window(&mut self, w: u32) {
-        for (&(value, part), merged) in &self.running {
+        for (&(value, part), merged) in &mut self.running {
             self.results.insert((w, value, part), merged.value());
         }
         for (&value, label) in &self.running_labels {

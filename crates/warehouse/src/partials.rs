@@ -19,7 +19,7 @@ use deltalake::datafusion::sql::sqlparser::ast::{
 };
 use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
-use roaring::RoaringTreemap;
+use roaring::{MultiOps, RoaringTreemap};
 
 /// Name of the table of daily partial aggregates.
 pub const METRIC_PARTIAL_TABLE: &str = "dws_metric_partial";
@@ -232,15 +232,24 @@ pub fn rename_parts(combined: &str, columns: &[String]) -> Result<String, String
 pub enum Merged {
     /// A number (null while every day was null).
     Number(Option<f64>),
-    /// The ids seen so far.
-    Ids(RoaringTreemap),
+    /// The ids seen so far: those united, and days not yet united.
+    Ids {
+        /// The union of the days settled so far.
+        united: RoaringTreemap,
+        /// Days added since, united all at once by [`Merged::value`]: uniting many sets in
+        /// one pass promotes sparse containers to bitmaps once instead of copying them per day.
+        pending: Vec<RoaringTreemap>,
+    },
 }
 
 impl Merged {
     /// An empty merge for `combine`.
     pub fn new(combine: Combine) -> Merged {
         match combine {
-            Combine::Distinct => Merged::Ids(RoaringTreemap::new()),
+            Combine::Distinct => Merged::Ids {
+                united: RoaringTreemap::new(),
+                pending: Vec::new(),
+            },
             _ => Merged::Number(None),
         }
     }
@@ -260,20 +269,22 @@ impl Merged {
 
     /// Adds one day's ids.
     pub fn add_ids(&mut self, day: RoaringTreemap) {
-        if let Merged::Ids(acc) = self {
-            if acc.is_empty() {
-                *acc = day;
-            } else {
-                *acc |= day;
-            }
+        if let Merged::Ids { pending, .. } = self {
+            pending.push(day);
         }
     }
 
-    /// The window's value.
-    pub fn value(&self) -> Option<f64> {
+    /// The value of the days added so far.
+    pub fn value(&mut self) -> Option<f64> {
         match self {
             Merged::Number(n) => *n,
-            Merged::Ids(ids) => Some(ids.len() as f64),
+            Merged::Ids { united, pending } => {
+                if !pending.is_empty() {
+                    *united = std::iter::once(&*united).chain(pending.iter()).union();
+                    pending.clear();
+                }
+                Some(united.len() as f64)
+            }
         }
     }
 }
@@ -378,6 +389,8 @@ mod tests {
         ids.add_ids(ids_from_bytes(&ids_to_bytes(&day1)).unwrap());
         ids.add_ids(day2);
         assert_eq!(ids.value(), Some(4.0));
+        ids.add_ids([4u64, 5].into_iter().collect());
+        assert_eq!(ids.value(), Some(5.0), "a settled union goes on growing");
         assert!(ids_from_bytes(b"junk").is_err());
     }
 }
