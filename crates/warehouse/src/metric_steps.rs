@@ -449,23 +449,25 @@ async fn merge_partials(
         seconds = read_started.elapsed().as_secs_f64(),
         "partials read"
     );
-    let mut cuts = cuts_of(catalog);
-    let mut cut_ids: HashMap<String, HashMap<String, (String, String)>> = HashMap::new();
-    for (source, dimension) in cuts.keys() {
-        cut_ids
-            .entry(source.clone())
-            .or_default()
-            .insert(dimension.clone(), (source.clone(), dimension.clone()));
-    }
+    let cuts = cuts_of(catalog);
+    let cut_index: HashMap<(&str, &str), usize> = cuts
+        .keys()
+        .enumerate()
+        .map(|(i, (source, dimension))| ((source.as_str(), dimension.as_str()), i))
+        .collect();
     let columns = batches
         .iter()
         .map(PartialColumns::of)
         .collect::<Result<Vec<_>, _>>()?;
-    // Rows bucketed by how many days before `dt` they are, oldest first.
-    let mut by_day: Vec<Vec<(usize, usize)>> = vec![Vec::new(); longest as usize];
+    // Rows per cut, bucketed by how many days before `dt` they are.
+    let mut rows_of: Vec<Vec<Vec<(usize, usize)>>> =
+        vec![vec![Vec::new(); longest as usize]; cuts.len()];
     let mut days_back_of: HashMap<&str, usize> = HashMap::new();
     for (i, c) in columns.iter().enumerate() {
         for r in 0..c.days.len() {
+            let Some(&cut) = cut_index.get(&(c.sources.value(r), c.dimensions.value(r))) else {
+                continue;
+            };
             let day = c.days.value(r);
             let back = match days_back_of.get(day) {
                 Some(&b) => b,
@@ -478,33 +480,80 @@ async fn merge_partials(
                     b
                 }
             };
-            if let Some(bucket) = by_day.get_mut(back) {
+            if let Some(bucket) = rows_of[cut].get_mut(back) {
                 bucket.push((i, r));
             }
         }
     }
+    let keys: Vec<(String, String)> = cuts.keys().cloned().collect();
+    let merged = merge_cuts_in_parallel(cuts.into_values().collect(), &rows_of, &columns)?;
+    Ok(keys.into_iter().zip(merged).collect())
+}
+
+/// Merges each cut's rows (bucketed by days back) on every core: cuts are independent.
+fn merge_cuts_in_parallel(
+    cuts: Vec<CutMerge>,
+    rows_of: &[Vec<Vec<(usize, usize)>>],
+    columns: &[PartialColumns],
+) -> Result<Vec<CutMerge>, WarehouseError> {
+    let cuts: Vec<std::sync::Mutex<CutMerge>> =
+        cuts.into_iter().map(std::sync::Mutex::new).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let results: Vec<Result<(), WarehouseError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.min(cuts.len()).max(1))
+            .map(|_| {
+                scope.spawn(|| -> Result<(), WarehouseError> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(slot) = cuts.get(i) else {
+                            return Ok(());
+                        };
+                        let mut cut = slot.lock().map_err(|_| {
+                            WarehouseError::model(METRIC_VALUE_TABLE, "a merge failed")
+                        })?;
+                        merge_cut(&mut cut, &rows_of[i], columns)?;
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(WarehouseError::model(
+                        METRIC_VALUE_TABLE,
+                        "a merge thread panicked",
+                    ))
+                })
+            })
+            .collect()
+    });
+    results.into_iter().collect::<Result<(), _>>()?;
+    cuts.into_iter()
+        .map(|m| {
+            m.into_inner()
+                .map_err(|_| WarehouseError::model(METRIC_VALUE_TABLE, "a merge failed"))
+        })
+        .collect()
+}
+
+/// Merges one cut's rows day by day from the newest, closing each window when its days are in.
+fn merge_cut(
+    cut: &mut CutMerge,
+    by_day: &[Vec<(usize, usize)>],
+    columns: &[PartialColumns],
+) -> Result<(), WarehouseError> {
     for (back, rows) in by_day.iter().enumerate() {
         for &(i, r) in rows {
-            let c = &columns[i];
-            let Some(key) = cut_ids
-                .get(c.sources.value(r))
-                .and_then(|d| d.get(c.dimensions.value(r)))
-            else {
-                continue;
-            };
-            let Some(cut) = cuts.get_mut(key) else {
-                continue;
-            };
-            merge_row(cut, c, r)?;
+            merge_row(cut, &columns[i], r)?;
         }
         let days_in = back as u32 + 1;
-        for cut in cuts.values_mut() {
-            if cut.windows.contains(&days_in) {
-                cut.close_window(days_in);
-            }
+        if cut.windows.contains(&days_in) {
+            cut.close_window(days_in);
         }
     }
-    Ok(cuts)
+    Ok(())
 }
 
 /// The columns of one batch of `dws_metric_partial`, in the types merging reads.
