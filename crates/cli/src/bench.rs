@@ -242,8 +242,28 @@ async fn warehouse(args: &BenchArgs) -> Result<()> {
             crate::report::human_bytes(peak_rss_bytes())
         );
     }
+    // One day's time varies by a few tenths of a second; medians of five days compare the
+    // start and the end of the run more fairly than two single days.
+    if times.len() >= 10 {
+        let (head, tail) = (median(&times[..5]), median(&times[times.len() - 5..]));
+        println!(
+            "median of the first 5 days {head:.2} s, of the last 5 days {tail:.2} s (ratio {:.2})",
+            tail / head.max(1e-9)
+        );
+    }
     print_machine();
     Ok(())
+}
+
+/// The median of a few timings.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 /// Where the time of the last day went, beside the first day: the steps that grew most
@@ -292,4 +312,16 @@ fn print_machine() {
             )
             .unwrap_or_else(|| "unknown CPU".into())
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
 }
