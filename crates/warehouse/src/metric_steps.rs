@@ -184,11 +184,13 @@ async fn dimension_partials(
     }
     let mut rows = Vec::new();
     for b in &batches {
-        let (dvs, labels) = (text_column(b, 0)?, text_column(b, 1)?);
-        let mut number_columns = Vec::new();
-        for i in 0..numbers.len() {
-            number_columns.push(float_column(b, 2 + i)?);
-        }
+        let (dvs, labels) = (
+            text_column(b, 0, METRIC_PARTIAL_TABLE)?,
+            text_column(b, 1, METRIC_PARTIAL_TABLE)?,
+        );
+        let number_columns = (0..numbers.len())
+            .map(|i| float_column(b, 2 + i, METRIC_PARTIAL_TABLE))
+            .collect::<Result<Vec<_>, _>>()?;
         for r in 0..b.num_rows() {
             let dv = dvs.value(r).to_string();
             let label = labels.is_valid(r).then(|| labels.value(r).to_string());
@@ -238,13 +240,8 @@ async fn day_ids(
     let (_, batches) = collect(day, METRIC_PARTIAL_TABLE, &sql).await?;
     let mut out: HashMap<String, RoaringTreemap> = HashMap::new();
     for b in &batches {
-        let dvs = text_column(b, 0)?;
-        let ids = cast(b.column(1), &DataType::Int64)
-            .map_err(|e| WarehouseError::model(METRIC_PARTIAL_TABLE, e))?;
-        let ids = ids
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| WarehouseError::model(METRIC_PARTIAL_TABLE, "ids are not BIGINT"))?;
+        let dvs = text_column(b, 0, METRIC_PARTIAL_TABLE)?;
+        let ids: Int64Array = typed_column(b, 1, &DataType::Int64, METRIC_PARTIAL_TABLE)?;
         for r in 0..b.num_rows() {
             let id = u64::try_from(ids.value(r)).map_err(|_| {
                 WarehouseError::model(
@@ -284,34 +281,29 @@ fn partial_batch(rows: Vec<PartialRow>) -> Result<Batches, WarehouseError> {
     Ok((schema, vec![batch]))
 }
 
-/// Column `i` of `b` as text.
-fn text_column(b: &RecordBatch, i: usize) -> Result<StringArray, WarehouseError> {
-    let c = cast(b.column(i), &DataType::Utf8)
-        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+/// Column `i` of `b` cast to `ty` and read as the array type `A` (Parquet strings come back
+/// as views; every reader here wants one known type); errors name `table`.
+fn typed_column<A: Array + Clone + 'static>(
+    b: &RecordBatch,
+    i: usize,
+    ty: &DataType,
+    table: &str,
+) -> Result<A, WarehouseError> {
+    let c = cast(b.column(i), ty).map_err(|e| WarehouseError::model(table, e))?;
     c.as_any()
-        .downcast_ref::<StringArray>()
+        .downcast_ref::<A>()
         .cloned()
-        .ok_or_else(|| WarehouseError::model(METRIC_VALUE_TABLE, "a column is not text"))
+        .ok_or_else(|| WarehouseError::model(table, format!("column {i} is not {ty}")))
+}
+
+/// Column `i` of `b` as text.
+fn text_column(b: &RecordBatch, i: usize, table: &str) -> Result<StringArray, WarehouseError> {
+    typed_column(b, i, &DataType::Utf8, table)
 }
 
 /// Column `i` of `b` as DOUBLE.
-fn float_column(b: &RecordBatch, i: usize) -> Result<Float64Array, WarehouseError> {
-    let c = cast(b.column(i), &DataType::Float64)
-        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
-    c.as_any()
-        .downcast_ref::<Float64Array>()
-        .cloned()
-        .ok_or_else(|| WarehouseError::model(METRIC_VALUE_TABLE, "a column is not a number"))
-}
-
-/// Column `i` of `b` as bytes.
-fn binary_column(b: &RecordBatch, i: usize) -> Result<BinaryArray, WarehouseError> {
-    let c = cast(b.column(i), &DataType::Binary)
-        .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
-    c.as_any()
-        .downcast_ref::<BinaryArray>()
-        .cloned()
-        .ok_or_else(|| WarehouseError::model(METRIC_VALUE_TABLE, "a column is not bytes"))
+fn float_column(b: &RecordBatch, i: usize, table: &str) -> Result<Float64Array, WarehouseError> {
+    typed_column(b, i, &DataType::Float64, table)
 }
 
 /// The partials of one (source, dimension) merged per window: dimension values and parts
@@ -571,16 +563,17 @@ struct PartialColumns {
 
 impl PartialColumns {
     fn of(b: &RecordBatch) -> Result<PartialColumns, WarehouseError> {
+        let text = |i| text_column(b, i, METRIC_VALUE_TABLE);
         Ok(PartialColumns {
-            days: text_column(b, 0)?,
-            sources: text_column(b, 1)?,
-            dimensions: text_column(b, 2)?,
-            values: text_column(b, 3)?,
-            labels: text_column(b, 4)?,
-            calls: text_column(b, 5)?,
-            combines: text_column(b, 6)?,
-            numbers: float_column(b, 7)?,
-            ids: binary_column(b, 8)?,
+            days: text(0)?,
+            sources: text(1)?,
+            dimensions: text(2)?,
+            values: text(3)?,
+            labels: text(4)?,
+            calls: text(5)?,
+            combines: text(6)?,
+            numbers: float_column(b, 7, METRIC_VALUE_TABLE)?,
+            ids: typed_column(b, 8, &DataType::Binary, METRIC_VALUE_TABLE)?,
         })
     }
 }
@@ -680,15 +673,13 @@ async fn evaluate_cut(
     let (_, batches) = collect(&ctx, METRIC_VALUE_TABLE, &sql).await?;
     let mut rows = Vec::new();
     for b in &batches {
-        let window_days = cast(b.column(0), &DataType::UInt32)
-            .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
-        let window_days = window_days
-            .as_any()
-            .downcast_ref::<UInt32Array>()
-            .ok_or_else(|| WarehouseError::model(METRIC_VALUE_TABLE, "window_days"))?;
-        let (dvs, labels) = (text_column(b, 1)?, text_column(b, 2)?);
+        let window_days: UInt32Array = typed_column(b, 0, &DataType::UInt32, METRIC_VALUE_TABLE)?;
+        let (dvs, labels) = (
+            text_column(b, 1, METRIC_VALUE_TABLE)?,
+            text_column(b, 2, METRIC_VALUE_TABLE)?,
+        );
         for (m, (name, measure_windows)) in evaluated.iter().enumerate() {
-            let values = float_column(b, 3 + m)?;
+            let values = float_column(b, 3 + m, METRIC_VALUE_TABLE)?;
             for r in 0..b.num_rows() {
                 let w = window_days.value(r);
                 if !measure_windows.contains(&w) {
@@ -773,7 +764,7 @@ async fn query_measures(
             .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, format!("{}: {e}", m.name)))?;
             let (_, batches) = collect(ctx, METRIC_VALUE_TABLE, &sql).await?;
             for b in &batches {
-                let values = float_column(b, 0)?;
+                let values = float_column(b, 0, METRIC_VALUE_TABLE)?;
                 for r in 0..b.num_rows() {
                     push_value(
                         &mut rows,

@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use deltalake::datafusion::execution::session_state::SessionState;
+use deltalake::datafusion::prelude::SessionContext;
 use serde::Deserialize;
 
 use crate::error::WarehouseError;
@@ -150,6 +152,8 @@ impl MetricCatalog {
         if !file.dimensions.contains_key(OVERALL) {
             return Err(bad(format!("the dimension {OVERALL:?} must be declared")));
         }
+        // One registry of DataFusion's functions tells aggregates apart for every measure.
+        let functions = SessionContext::new().state();
         let mut names = BTreeSet::new();
         let mut measures = Vec::new();
         for m in file.measures {
@@ -157,7 +161,7 @@ impl MetricCatalog {
             if !names.insert(m.name.clone()) {
                 return Err(at("declared twice".into()));
             }
-            let kind = measure_kind(&m).map_err(&at)?;
+            let kind = measure_kind(&m, &functions).map_err(&at)?;
             let dimensions = match (&m.dimensions, &kind) {
                 (_, MeasureKind::Query(_)) => vec![OVERALL.to_string()],
                 (None, _) => vec![OVERALL.to_string()],
@@ -246,7 +250,7 @@ pub fn instance_name(measure: &str, dimension: &str, window_days: u32) -> String
     format!("{measure}.{dimension}.{window_days}d")
 }
 
-fn measure_kind(m: &MeasureFile) -> Result<MeasureKind, String> {
+fn measure_kind(m: &MeasureFile, functions: &SessionState) -> Result<MeasureKind, String> {
     if let Some(sql) = &m.sql {
         if m.source.is_some() || m.value.is_some() || m.numerator.is_some() {
             return Err("declares both sql and source/value".into());
@@ -267,7 +271,7 @@ fn measure_kind(m: &MeasureFile) -> Result<MeasureKind, String> {
         }
         _ => return Err("needs either value, or numerator and denominator".into()),
     };
-    let split = decompose(&expression)?;
+    let split = decompose(&expression, functions)?;
     Ok(MeasureKind::Aggregate {
         source,
         parts: split.parts,

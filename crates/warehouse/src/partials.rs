@@ -13,7 +13,6 @@
 use std::ops::ControlFlow;
 
 use deltalake::datafusion::execution::FunctionRegistry;
-use deltalake::datafusion::prelude::SessionContext;
 use deltalake::datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, DuplicateTreatment, Expr, FunctionArguments, Ident, VisitMut, VisitorMut,
 };
@@ -100,14 +99,14 @@ pub fn part_column(i: usize) -> String {
     format!("p{i}")
 }
 
-/// Splits `expression` (SQL over a source's rows, aggregating them) into parts.
-pub fn decompose(expression: &str) -> Result<Decomposed, String> {
+/// Splits `expression` (SQL over a source's rows, aggregating them) into parts; `functions`
+/// tells aggregate functions from the others (one registry serves a whole catalog).
+pub fn decompose(expression: &str, functions: &dyn FunctionRegistry) -> Result<Decomposed, String> {
     let mut expr = Parser::new(&GenericDialect {})
         .try_with_sql(expression)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| format!("{expression:?} does not parse: {e}"))?;
-    let registry = SessionContext::new().state();
-    let is_aggregate = |name: &str| registry.udaf(&name.to_lowercase()).is_ok();
+    let is_aggregate = |name: &str| functions.udaf(&name.to_lowercase()).is_ok();
     let mut splitter = Splitter {
         is_aggregate: &is_aggregate,
         parts: Vec::new(),
@@ -305,6 +304,11 @@ pub fn ids_from_bytes(bytes: &[u8]) -> Result<RoaringTreemap, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use deltalake::datafusion::prelude::SessionContext;
+
+    fn decompose(expression: &str) -> Result<Decomposed, String> {
+        super::decompose(expression, &SessionContext::new().state())
+    }
 
     fn parts(expression: &str) -> Decomposed {
         decompose(expression).unwrap()
