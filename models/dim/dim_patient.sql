@@ -1,16 +1,13 @@
 /*
-description = "Patients with their age and age group on the day (DOMAIN.md age groups)."
+description = "Patients with their age and age group on the day (DOMAIN.md age groups). Names, birthdays and ID numbers are not copied into every day's snapshot: they live once, in the dim_patient_zip history."
 grain = "one row per patient per day"
 materialization = "snapshot"
 expect_rows = true
-phi = ["patient_name", "birthday", "id_card_no"]
+phi = []
 
 [columns]
 patient_id = "Patient id."
 user_id = "The user who added the patient."
-patient_name = "Name (PHI)."
-birthday = "Birthday (PHI)."
-id_card_no = "Resident ID number (PHI)."
 gender_label = "男 / 女."
 age = "Whole years between birthday and the day."
 age_group = "0-2 婴儿, 3-5 幼儿, 6-11 儿童, 12-17 少年, 18-29 青年, 30-59 中年, 60+ 老年."
@@ -20,9 +17,6 @@ WITH p AS (
     SELECT
         id,
         user_id,
-        name,
-        birthday,
-        id_card_no,
         gender,
         create_time,
         CAST(
@@ -39,9 +33,6 @@ WITH p AS (
 SELECT
     p.id AS patient_id,
     p.user_id,
-    p.name AS patient_name,
-    p.birthday,
-    p.id_card_no,
     p.gender,
     g.value AS gender_label,
     p.age,

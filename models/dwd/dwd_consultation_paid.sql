@@ -33,7 +33,7 @@ c AS (
         data['doctor_id'] AS doctor_id,
         row_number() OVER (PARTITION BY data['id'] ORDER BY ts) AS rn
     FROM ods_consultation_inc
-    WHERE dt >= '{{ dt }}'
+    WHERE dt BETWEEN '{{ dt }}' AND '{{ late_until }}'
 )
 SELECT
     pay.payment_id, pay.consultation_id, pay.user_id, c.patient_id, c.doctor_id,

@@ -29,7 +29,7 @@ WITH c AS (
         data['consultation_fee'] AS fee,
         row_number() OVER (PARTITION BY data['id'] ORDER BY ts) AS rn
     FROM ods_consultation_inc
-    WHERE dt >= '{{ dt }}' AND CAST(data['create_time'] AS DATE) = DATE '{{ dt }}'
+    WHERE dt BETWEEN '{{ dt }}' AND '{{ late_until }}' AND CAST(data['create_time'] AS DATE) = DATE '{{ dt }}'
 )
 SELECT
     c.consultation_id, c.user_id, c.patient_id, c.doctor_id, c.placed_time, c.fee,

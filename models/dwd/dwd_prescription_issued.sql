@@ -19,7 +19,7 @@ WITH rx AS (
         data['total_amount'] AS total_amount,
         row_number() OVER (PARTITION BY data['id'] ORDER BY ts) AS rn
     FROM ods_prescription_inc
-    WHERE dt >= '{{ dt }}' AND CAST(data['create_time'] AS DATE) = DATE '{{ dt }}'
+    WHERE dt BETWEEN '{{ dt }}' AND '{{ late_until }}' AND CAST(data['create_time'] AS DATE) = DATE '{{ dt }}'
 )
 SELECT
     rx.prescription_id, rx.consultation_id, p.user_id, rx.patient_id, rx.doctor_id,

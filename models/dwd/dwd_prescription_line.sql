@@ -20,7 +20,7 @@ WITH line AS (
         data['create_time'] AS issued_time,
         row_number() OVER (PARTITION BY data['id'] ORDER BY ts) AS rn
     FROM ods_prescription_detail_inc
-    WHERE dt >= '{{ dt }}' AND CAST(data['create_time'] AS DATE) = DATE '{{ dt }}'
+    WHERE dt BETWEEN '{{ dt }}' AND '{{ late_until }}' AND CAST(data['create_time'] AS DATE) = DATE '{{ dt }}'
 )
 SELECT
     line.detail_id, line.prescription_id, line.medicine_id, m.medicine_name, m.dose_type,

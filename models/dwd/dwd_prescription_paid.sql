@@ -30,7 +30,7 @@ rx AS (
         data['patient_id'] AS patient_id,
         row_number() OVER (PARTITION BY data['id'] ORDER BY ts) AS rn
     FROM ods_prescription_inc
-    WHERE dt >= '{{ dt }}'
+    WHERE dt BETWEEN '{{ dt }}' AND '{{ late_until }}'
 )
 SELECT
     pay.payment_id, pay.prescription_id, pay.user_id, rx.patient_id, rx.doctor_id,

@@ -3,10 +3,19 @@
 //! A model is written for one business day: `'{{ dt }}'` is that day, `'{{ dt - 6 }}'` six
 //! days before it (dates step by days). Nothing else is templated: the SQL stays SQL that a
 //! reader can run by hand after replacing the dates.
+//!
+//! `'{{ late_until }}'` is the last day whose partitions may still hold a change of day
+//! `dt` ([`LATE_CAPTURE_DAYS`] after it): a row first captured after its event day lands
+//! in a later partition, and a model looking for it reads up to that day, not the rest of
+//! history, so rebuilding an old day costs what building it did.
 
 use std::collections::BTreeMap;
 
 use chrono::{Days, NaiveDate};
+
+/// How many days after its event day a change may first be captured (a capture outage,
+/// or a query-based sync that runs late and sees a row only in a later state).
+pub const LATE_CAPTURE_DAYS: u64 = 7;
 
 /// The values a template can name.
 #[derive(Debug, Clone, Default)]
@@ -15,10 +24,14 @@ pub struct Vars {
 }
 
 impl Vars {
-    /// Variables for building day `dt`.
+    /// Variables for building day `dt`: `dt` and `late_until`.
     pub fn for_day(dt: NaiveDate) -> Vars {
         let mut v = Vars::default();
         v.dates.insert("dt", dt);
+        let late_until = dt
+            .checked_add_days(Days::new(LATE_CAPTURE_DAYS))
+            .unwrap_or(NaiveDate::MAX);
+        v.dates.insert("late_until", late_until);
         v
     }
 
@@ -95,6 +108,7 @@ mod tests {
             .unwrap(),
             "dt BETWEEN '2026-02-28' AND '2026-03-01' OR '2026-03-31'"
         );
+        assert_eq!(render("'{{ late_until }}'", &vars).unwrap(), "'2026-03-08'");
     }
 
     #[test]
