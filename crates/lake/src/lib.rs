@@ -132,8 +132,9 @@ impl Lake {
 
     /// Replaces partition `dt` of table `name` with `batches` in one commit, creating the
     /// table (partitioned by `dt`) on first write. Re-running with the same rows gives the
-    /// same partition. Columns added since the table was created are added to it (schema
-    /// merge); a changed column type is an error.
+    /// same partition. The schemas merge: a column the rows gain is added to the table, one
+    /// they lose is left empty in this partition (older partitions keep theirs), and a
+    /// changed column type is an error.
     pub async fn replace_partition(
         &self,
         name: &str,
@@ -154,8 +155,6 @@ impl Lake {
                 SaveMode::Append
             });
         if exists {
-            // A model or source that gains a column adds it to the table; one that loses a
-            // column leaves it empty in the new partition. Older partitions keep theirs.
             write = write
                 .with_replace_where(col(PARTITION_COLUMN).eq(lit(dt.to_string())))
                 .with_schema_mode(SchemaMode::Merge);
