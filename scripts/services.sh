@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Starts (or checks) everything the tests need, so `scripts/test.sh` works on a fresh machine:
 # the machine's MariaDB on 127.0.0.1:3306, a second MariaDB with a row-based binlog on
-# 127.0.0.1:3307 (its own data folder under /var/tmp, for change capture), and a Python with
-# the deltalake reader.
+# 127.0.0.1:3307 (its own data folder under /var/tmp, for change capture), a Kafka-protocol
+# broker (tansu, built from crates.io once) on 127.0.0.1:19092, and a Python with the
+# deltalake reader and a Kafka consumer (kafka-python).
 # Prints the environment the tests read (MEDLAKE_TEST_MYSQL_URL, MEDLAKE_TEST_BINLOG_URL,
-# MEDLAKE_TEST_PYTHON) as
+# MEDLAKE_TEST_KAFKA, MEDLAKE_TEST_PYTHON) as
 # `export` lines, so callers can `eval "$(scripts/services.sh)"`.
 set -euo pipefail
 
@@ -56,15 +57,39 @@ binlog_format=$(mariadb --protocol=tcp -h 127.0.0.1 -P "$binlog_port" -u root -N
   || { log "the MariaDB on port $binlog_port is not logging full row images: $binlog_format"; exit 1; }
 log "binlog MariaDB is up on 127.0.0.1:$binlog_port (row-based binlog)"
 
+# A Kafka-protocol broker: tansu keeps topics in memory, so each start is empty. Built
+# once into a folder that outlives the clone (about 10 minutes on 2 cores).
+tools=${MEDLAKE_TOOLS_DIR:-/var/tmp/medlake-tools}
+tansu="$tools/bin/tansu"
+kafka_port=${MEDLAKE_TEST_KAFKA_PORT:-19092}
+if [ ! -x "$tansu" ]; then
+  log "building the tansu Kafka broker from crates.io into $tools (once, about 10 minutes)"
+  CARGO_TARGET_DIR="$tools/target" cargo install --quiet --root "$tools" tansu --version 0.6.0 \
+    --locked --features dynostore >&2 || { log "cargo install tansu failed"; exit 1; }
+  rm -rf "$tools/target"
+fi
+kafka_up() { (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null; }
+if ! kafka_up; then
+  log "starting the tansu Kafka broker on 127.0.0.1:$kafka_port"
+  setsid "$tansu" broker --listener-url "tcp://127.0.0.1:$kafka_port" \
+    --advertised-listener-url "tcp://127.0.0.1:$kafka_port" --storage-engine memory://tansu/ \
+    </dev/null >"$tools/tansu.log" 2>&1 &
+  for _ in $(seq 1 60); do kafka_up && break; sleep 1; done
+fi
+kafka_up || { log "the Kafka broker did not come up on 127.0.0.1:$kafka_port (see $tools/tansu.log)"; exit 1; }
+log "Kafka broker (tansu) is up on 127.0.0.1:$kafka_port"
+
 venv=${MEDLAKE_TEST_VENV:-/var/tmp/medlake-test-venv}
-if ! "$venv/bin/python" -c 'import deltalake, pyarrow' >/dev/null 2>&1; then
-  log "installing the Python Delta reader (deltalake, pyarrow) into $venv"
+if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka' >/dev/null 2>&1; then
+  log "installing the Python Delta reader and Kafka consumer into $venv"
   python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install -q --disable-pip-version-check 'deltalake>=1.0' 'pyarrow>=15' >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check 'deltalake>=1.0' 'pyarrow>=15' \
+    'kafka-python>=2.0' >&2
 fi
 "$venv/bin/python" -c 'import deltalake' || { log "deltalake for Python is not importable"; exit 1; }
 log "Python Delta reader: $("$venv/bin/python" -c 'import deltalake; print(deltalake.__version__)')"
 
 echo "export MEDLAKE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306"
 echo "export MEDLAKE_TEST_BINLOG_URL=mysql://root@127.0.0.1:$binlog_port"
+echo "export MEDLAKE_TEST_KAFKA=127.0.0.1:$kafka_port"
 echo "export MEDLAKE_TEST_PYTHON=$venv/bin/python"

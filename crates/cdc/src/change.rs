@@ -169,6 +169,148 @@ impl RowChange {
     }
 }
 
+impl RowChange {
+    /// Reads a change back from Maxwell's JSON (as [`maxwell_json`](Self::maxwell_json)
+    /// writes it), typed by the business schema, so that a change that went through Kafka
+    /// lands exactly as one captured directly. The error names the field, never a value.
+    pub fn from_maxwell_json(json: &Json) -> std::result::Result<RowChange, String> {
+        let field = |name: &str| json.get(name).ok_or_else(|| format!("no '{name}'"));
+        let text = |name: &str| {
+            field(name)?
+                .as_str()
+                .ok_or_else(|| format!("'{name}' is not text"))
+        };
+        let table_name = text("table")?;
+        let table = medlake_schema::table(table_name)
+            .ok_or_else(|| format!("unknown table '{table_name}'"))?;
+        let kind = match text("type")? {
+            "insert" => ChangeKind::Insert,
+            "update" => ChangeKind::Update,
+            "delete" => ChangeKind::Delete,
+            "bootstrap-insert" => ChangeKind::BootstrapInsert,
+            other => return Err(format!("'{other}' is not a row change")),
+        };
+        let data = field("data")?
+            .as_object()
+            .ok_or("'data' is not an object")?;
+        let (values, extra) = values_from_json(table, data)?;
+        let (before, extra_before) = match json.get("old").and_then(Json::as_object) {
+            Some(old) => {
+                let mut merged = data.clone();
+                merged.extend(old.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let (b, e) = values_from_json(table, &merged)?;
+                (Some(b), e)
+            }
+            None if kind == ChangeKind::Update => (Some(values.clone()), extra.clone()),
+            None => (None, BTreeMap::new()),
+        };
+        let position = match json.get("position").and_then(Json::as_str) {
+            Some(p) => {
+                let (file, offset) = p.rsplit_once(':').ok_or("'position' is not file:offset")?;
+                let offset = offset
+                    .parse()
+                    .map_err(|_| "'position' offset is not a number")?;
+                Some(BinlogPosition::new(file, offset))
+            }
+            None => None,
+        };
+        Ok(RowChange {
+            database: text("database")?.to_string(),
+            table,
+            kind,
+            ts: field("ts")?.as_i64().ok_or("'ts' is not an integer")?,
+            xid: json.get("xid").and_then(Json::as_u64),
+            commit: json.get("commit").and_then(Json::as_bool).unwrap_or(false),
+            position,
+            data: values,
+            before,
+            extra,
+            extra_before,
+        })
+    }
+}
+
+/// A JSON row as the schema's values (in column order) and the undeclared columns.
+fn values_from_json(
+    table: &Table,
+    row: &Map<String, Json>,
+) -> std::result::Result<(Vec<MyValue>, BTreeMap<String, MyValue>), String> {
+    let mut values = vec![MyValue::NULL; table.columns.len()];
+    let mut extra = BTreeMap::new();
+    for (name, json) in row {
+        match table.column_index(name) {
+            Some(i) => {
+                let column = &table.columns[i];
+                values[i] = value_from_json(column.ty, json)
+                    .ok_or_else(|| format!("{}.{} does not fit its type", table.name, name))?;
+            }
+            None => {
+                extra.insert(name.clone(), untyped_value_from_json(json));
+            }
+        }
+    }
+    Ok((values, extra))
+}
+
+/// The inverse of [`json_value`] for a column of the schema.
+fn value_from_json(ty: ColumnType, json: &Json) -> Option<MyValue> {
+    if json.is_null() {
+        return Some(MyValue::NULL);
+    }
+    Some(match ty {
+        ColumnType::BigInt | ColumnType::Int => MyValue::Int(json.as_i64()?),
+        ColumnType::Bool => match json {
+            Json::Bool(b) => MyValue::Int(i64::from(*b)),
+            _ => MyValue::Int(json.as_i64()?),
+        },
+        ColumnType::Varchar(_) | ColumnType::Text => MyValue::Bytes(json.as_str()?.into()),
+        ColumnType::Money => match json {
+            Json::String(s) => MyValue::Bytes(s.clone().into_bytes()),
+            _ => {
+                let cents = (json.as_f64()? * 100.0).round() as i64;
+                MyValue::Bytes(medlake_schema::Value::money_string(cents).into_bytes())
+            }
+        },
+        ColumnType::DateTime => {
+            let t = medlake_schema::parse_datetime(json.as_str()?)?;
+            date_value(t.date(), t.time())
+        }
+        ColumnType::Date => {
+            let d = chrono::NaiveDate::parse_from_str(json.as_str()?, "%Y-%m-%d").ok()?;
+            date_value(d, chrono::NaiveTime::MIN)
+        }
+    })
+}
+
+fn date_value(d: chrono::NaiveDate, t: chrono::NaiveTime) -> MyValue {
+    use chrono::{Datelike, Timelike};
+    MyValue::Date(
+        u16::try_from(d.year()).unwrap_or(0),
+        d.month() as u8,
+        d.day() as u8,
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+        t.nanosecond() / 1000,
+    )
+}
+
+/// A column the schema does not declare keeps the JSON's own shape: integers, floats, and
+/// everything else as text (which [`json_value`] writes back unchanged).
+fn untyped_value_from_json(json: &Json) -> MyValue {
+    match json {
+        Json::Null => MyValue::NULL,
+        Json::Bool(b) => MyValue::Int(i64::from(*b)),
+        Json::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => MyValue::Int(i),
+            (None, Some(u)) => MyValue::UInt(u),
+            _ => MyValue::Double(n.as_f64().unwrap_or(0.0)),
+        },
+        Json::String(s) => MyValue::Bytes(s.clone().into_bytes()),
+        other => MyValue::Bytes(other.to_string().into_bytes()),
+    }
+}
+
 /// A value as JSON, the way Maxwell writes it: numbers for integers and decimals, text for
 /// strings, `YYYY-MM-DD HH:MM:SS.ffffff` for datetimes and `YYYY-MM-DD` for dates.
 pub fn json_value(ty: Option<ColumnType>, value: &MyValue) -> Json {
@@ -296,6 +438,32 @@ mod tests {
             j["old"],
             json!({"status": 202, "update_time": "2026-03-01 23:59:01.500000"})
         );
+    }
+
+    #[test]
+    fn maxwell_json_reads_back_into_the_same_change() {
+        let mut change = payment_change();
+        change
+            .extra
+            .insert("channel".into(), MyValue::Bytes(b"app".to_vec()));
+        let json = change.maxwell_json();
+        let back = RowChange::from_maxwell_json(&json).unwrap();
+        assert_eq!(back.maxwell_json(), json);
+        assert_eq!(back.kind, ChangeKind::Update);
+        assert_eq!(back.position, change.position);
+        assert_eq!(back.event_day(), "2026-03-01");
+        let direct = lake_records(change.table, &[&change]).unwrap();
+        let via_json = lake_records(back.table, &[&back]).unwrap();
+        assert_eq!(direct, via_json);
+    }
+
+    #[test]
+    fn malformed_maxwell_json_is_refused_by_field_without_values() {
+        let mut json = payment_change().maxwell_json();
+        json["data"]["status"] = json!("ok-secret");
+        let err = RowChange::from_maxwell_json(&json).unwrap_err();
+        assert_eq!(err, "payment.status does not fit its type");
+        assert!(RowChange::from_maxwell_json(&json!({"table": "payment"})).is_err());
     }
 
     #[test]

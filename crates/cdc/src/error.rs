@@ -45,4 +45,23 @@ pub enum CdcError {
     /// Writing change records to an output stream failed.
     #[error("output: {0}")]
     Output(String),
+    /// The Kafka broker cannot be reached, or refused a request.
+    #[error("kafka {what}: {reason}")]
+    Kafka {
+        /// What was asked (the brokers, or a topic).
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A Kafka message is not a change record medlake can land (names the topic, offset
+    /// and field, never a value).
+    #[error("kafka message {topic}@{offset}: {reason}")]
+    Message {
+        /// The topic.
+        topic: String,
+        /// The message's offset.
+        offset: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

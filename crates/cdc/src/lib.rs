@@ -35,6 +35,7 @@ mod capture;
 mod change;
 mod error;
 mod filter;
+mod kafka;
 mod position;
 mod reader;
 mod sink;
@@ -43,6 +44,11 @@ pub use capture::{capture, CaptureFigures, CaptureOptions, CaptureProgress, NoCa
 pub use change::{json_value, lake_records, split_by_schema, ChangeKind, RowChange};
 pub use error::CdcError;
 pub use filter::Filter;
+pub use kafka::{
+    check_topic_template, connect, land, lander_app_id, topic_name, Client as KafkaClient,
+    KafkaSink, LandFigures, LandOptions, LandProgress, NoLandProgress, DEFAULT_TOPIC,
+    VERSION_HEADER,
+};
 pub use position::BinlogPosition;
 pub use reader::{BinlogSource, Snapshot, Transaction, TransactionStream};
 pub use sink::{ChangeSink, LakeSink, MaxwellSink, CDC_APP_ID};

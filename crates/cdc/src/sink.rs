@@ -1,5 +1,5 @@
-//! Where captured changes go: a [`ChangeSink`]. The lake (direct, exactly once) and a
-//! stream of Maxwell JSON lines; Kafka is the next impl.
+//! Where captured changes go: a [`ChangeSink`]. The lake (direct, exactly once), a stream
+//! of Maxwell JSON lines, and Kafka ([`KafkaSink`](crate::KafkaSink), exactly once).
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -4,8 +4,11 @@
 //! 1. bootstrap of a simulated population and first day (rows/s);
 //! 2. the binlog of the next simulated day through the reader alone (row changes/s);
 //! 3. the same day from the binlog into the lake, exactly once (row changes/s);
-//! 4. a steady load of inserts at `--rate` changes/s while capture follows the binlog:
-//!    latency from the source's commit to the lake's commit, p50/p99/max.
+//! 4. with `--kafka`, the same day from the binlog into Kafka, and from Kafka into a
+//!    second lake (row changes/s each);
+//! 5. a steady load of inserts at `--rate` changes/s while capture follows the binlog:
+//!    latency from the source's commit to the lake's commit, p50/p99/max; with `--kafka`,
+//!    again through Kafka and a following lander.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,8 +21,8 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use medlake_catalog::Catalog;
 use medlake_cdc::{
-    capture, BinlogSource, CaptureOptions, ChangeSink, Filter, LakeSink, NoCaptureProgress,
-    RowChange,
+    capture, land, BinlogSource, CaptureOptions, ChangeSink, Filter, KafkaSink, LakeSink,
+    LandFigures, LandOptions, LandProgress, NoCaptureProgress, NoLandProgress, RowChange,
 };
 use medlake_lake::Lake;
 use medlake_schema::Table;
@@ -51,6 +54,9 @@ pub struct CdcBenchArgs {
     /// Folder for the lake and catalog (default: a temporary folder, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Kafka brokers (`host:port`): also measure binlog -> Kafka and Kafka -> lake.
+    #[arg(long, env = "MEDLAKE_BENCH_KAFKA")]
+    pub kafka: Option<String>,
 }
 
 const DATABASE: &str = "medlake_bench_cdc";
@@ -106,6 +112,39 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
         started.elapsed().as_secs_f64(),
     ));
 
+    // Kafka starts from the same state: its topics (named for this run) and a second lake
+    // get the bootstrap before the day is written.
+    let kafka = match &args.kafka {
+        Some(brokers) => {
+            let client = medlake_cdc::connect(brokers).await.context("kafka")?;
+            let topic = format!("bench{}.%{{database}}.%{{table}}", std::process::id());
+            let mut kafka_sink = KafkaSink::new(client.clone(), &topic, DATABASE)?;
+            capture(
+                &source,
+                &mut kafka_sink,
+                &catalog,
+                &options,
+                &NoCaptureProgress,
+            )
+            .await?;
+            let landed = Lake::open(
+                &dir.join("lake-from-kafka").display().to_string(),
+                Default::default(),
+            )?;
+            let land_options = LandOptions {
+                database: DATABASE.into(),
+                tables: tables.clone(),
+                topic,
+                batch_rows: config.cdc.batch_rows,
+                flush_interval: Duration::from_millis(config.cdc.flush_ms),
+                follow: false,
+            };
+            land(&client, &landed, &land_options, &NoLandProgress).await?;
+            Some((client, kafka_sink, landed, land_options))
+        }
+        None => None,
+    };
+
     let before_day = source.master_position().await?;
     simulate_cmd::simulate(&db_url, &SimulationPlan::from_config(&config, 1), true).await?;
 
@@ -136,7 +175,59 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
         started.elapsed().as_secs_f64(),
     ));
 
-    let latencies = steady_load(args, &source, &catalog, lake.clone(), &db_url, &options).await?;
+    let mut paths = vec![("commit-to-lake", LoadPath::Direct(lake.clone()))];
+    if let Some((client, mut kafka_sink, landed, land_options)) = kafka {
+        let started = Instant::now();
+        let figures = capture(
+            &source,
+            &mut kafka_sink,
+            &catalog,
+            &options,
+            &NoCaptureProgress,
+        )
+        .await?;
+        rows_table.push((
+            "binlog -> Kafka: one day, exactly once (row changes)".into(),
+            figures.changes,
+            started.elapsed().as_secs_f64(),
+        ));
+        let started = Instant::now();
+        let figures = land(&client, &landed, &land_options, &NoLandProgress).await?;
+        rows_table.push((
+            "Kafka -> lake: one day, exactly once (row changes)".into(),
+            figures.changes,
+            started.elapsed().as_secs_f64(),
+        ));
+        paths.push((
+            "commit-to-lake through Kafka",
+            LoadPath::Kafka {
+                client,
+                land: land_options,
+                lake: landed,
+            },
+        ));
+    }
+
+    let mut latency_lines = Vec::new();
+    for (round, (what, path)) in paths.into_iter().enumerate() {
+        let first_id = 1_000_000_000_000 + round as i64 * 100_000_000;
+        let latencies =
+            steady_load(args, &source, &catalog, path, &db_url, &options, first_id).await?;
+        let pct = |p: f64| {
+            let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+            latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        latency_lines.push(format!(
+            "{what} latency at {} changes/s ({} changes, flush every {} ms): \
+             p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            args.rate,
+            latencies.len(),
+            config.cdc.flush_ms,
+            pct(0.5),
+            pct(0.99),
+            pct(1.0)
+        ));
+    }
 
     println!("\n| step | count | seconds | per second |");
     println!("|---|---:|---:|---:|");
@@ -146,20 +237,10 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
             *n as f64 / secs.max(1e-9)
         );
     }
-    let pct = |p: f64| {
-        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    println!(
-        "\ncommit-to-lake latency at {} changes/s ({} changes, flush every {} ms): \
-         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        args.rate,
-        latencies.len(),
-        config.cdc.flush_ms,
-        pct(0.5),
-        pct(0.99),
-        pct(1.0)
-    );
+    println!();
+    for line in latency_lines {
+        println!("{line}");
+    }
     let mut conn = pool.get_conn().await?;
     conn.query_drop(format!("DROP DATABASE IF EXISTS {DATABASE}"))
         .await?;
@@ -177,55 +258,119 @@ async fn lake_rows(lake: &Lake, tables: &[&'static Table]) -> Result<u64> {
         .sum())
 }
 
+/// Where the steady load's changes go: into the lake directly, or through Kafka and the
+/// lander into a second lake.
+enum LoadPath {
+    Direct(Lake),
+    Kafka {
+        client: Arc<medlake_cdc::KafkaClient>,
+        land: LandOptions,
+        lake: Lake,
+    },
+}
+
 /// Inserts payments at a steady rate while capture follows; returns the sorted latencies
 /// from each insert's commit to the lake commit holding it.
 async fn steady_load(
     args: &CdcBenchArgs,
     source: &BinlogSource,
     catalog: &Catalog,
-    lake: Lake,
+    path: LoadPath,
     db_url: &str,
     options: &CaptureOptions,
+    first_id: i64,
 ) -> Result<Vec<Duration>> {
-    let sent: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
-    let landed: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let mut sink = LatencySink {
-        inner: LakeSink::new(lake),
-        sent: sent.clone(),
-        landed: landed.clone(),
-    };
+    let latencies = Latencies::default();
     let mut follow = options.clone();
     follow.follow = true;
     let total = args.rate * args.seconds;
     let writer = {
-        let sent = sent.clone();
+        let sent = latencies.sent.clone();
         let (url, rate, seconds) = (db_url.to_string(), args.rate, args.seconds);
-        tokio::spawn(async move { write_steadily(&url, rate, seconds, sent).await })
+        tokio::spawn(async move { write_steadily(&url, rate, seconds, first_id, sent).await })
     };
-    let capturing = capture(source, &mut sink, catalog, &follow, &NoCaptureProgress);
     let wait_for_all = async {
         writer.await.context("load writer")??;
         let deadline = Instant::now() + Duration::from_secs(60);
-        while (landed.lock().map(|l| l.len()).unwrap_or(0) as u64) < total
-            && Instant::now() < deadline
-        {
+        while latencies.count() < total && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok::<(), anyhow::Error>(())
     };
-    tokio::select! {
-        r = capturing => { r?; }
-        r = wait_for_all => { r?; }
+    match path {
+        LoadPath::Direct(lake) => {
+            let mut sink = LatencySink {
+                inner: LakeSink::new(lake),
+                latencies: latencies.clone(),
+            };
+            let capturing = capture(source, &mut sink, catalog, &follow, &NoCaptureProgress);
+            tokio::select! {
+                r = capturing => { r?; }
+                r = wait_for_all => { r?; }
+            }
+        }
+        LoadPath::Kafka {
+            client,
+            land: mut land_options,
+            lake,
+        } => {
+            let mut sink = KafkaSink::new(client.clone(), &land_options.topic, DATABASE)?;
+            let capturing = capture(source, &mut sink, catalog, &follow, &NoCaptureProgress);
+            land_options.follow = true;
+            let landing = land(&client, &lake, &land_options, &latencies);
+            tokio::select! {
+                r = capturing => { r?; }
+                r = landing => { r?; }
+                r = wait_for_all => { r?; }
+            }
+        }
     }
-    let mut out = landed.lock().map(|l| l.clone()).unwrap_or_default();
-    out.sort();
-    Ok(out)
+    Ok(latencies.sorted())
+}
+
+/// Send times of the steady load's rows, and the time each took to land.
+#[derive(Clone, Default)]
+struct Latencies {
+    sent: Arc<Mutex<HashMap<i64, Instant>>>,
+    landed: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Latencies {
+    /// Notes the landing, now, of those `changes` that the load sent.
+    fn note<'a>(&self, changes: impl Iterator<Item = &'a RowChange>) {
+        let now = Instant::now();
+        let sent = self.sent.lock().map(|s| {
+            changes
+                .filter_map(|c| c.id().and_then(|id| s.get(&id).copied()))
+                .collect::<Vec<_>>()
+        });
+        if let (Ok(sent), Ok(mut landed)) = (sent, self.landed.lock()) {
+            landed.extend(sent.into_iter().map(|t| now.saturating_duration_since(t)));
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.landed.lock().map(|l| l.len()).unwrap_or(0) as u64
+    }
+
+    fn sorted(&self) -> Vec<Duration> {
+        let mut out = self.landed.lock().map(|l| l.clone()).unwrap_or_default();
+        out.sort();
+        out
+    }
+}
+
+impl LandProgress for Latencies {
+    fn landed(&self, _topic: &str, changes: &[RowChange], _figures: &LandFigures) {
+        self.note(changes.iter());
+    }
 }
 
 async fn write_steadily(
     url: &str,
     rate: u64,
     seconds: u64,
+    first_id: i64,
     sent: Arc<Mutex<HashMap<i64, Instant>>>,
 ) -> Result<()> {
     let pool = mysql_async::Pool::new(url);
@@ -234,7 +379,7 @@ async fn write_steadily(
     let per_tick = (rate / ticks_per_second).max(1);
     let mut interval = tokio::time::interval(Duration::from_millis(1000 / ticks_per_second));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut next_id: i64 = 1_000_000_000_000;
+    let mut next_id = first_id;
     for _ in 0..seconds * ticks_per_second {
         interval.tick().await;
         let ids: Vec<i64> = (next_id..next_id + per_tick as i64).collect();
@@ -262,8 +407,7 @@ async fn write_steadily(
 /// The lake sink, noting for each bench row the time from its source commit to its lake commit.
 struct LatencySink {
     inner: LakeSink,
-    sent: Arc<Mutex<HashMap<i64, Instant>>>,
-    landed: Arc<Mutex<Vec<Duration>>>,
+    latencies: Latencies,
 }
 
 #[async_trait]
@@ -283,16 +427,7 @@ impl ChangeSink for LatencySink {
         version: i64,
     ) -> medlake_cdc::Result<()> {
         self.inner.write_table(table, changes, version).await?;
-        let now = Instant::now();
-        let sent = self.sent.lock().map(|s| {
-            changes
-                .iter()
-                .filter_map(|c| c.id().and_then(|id| s.get(&id).copied()))
-                .collect::<Vec<_>>()
-        });
-        if let (Ok(sent), Ok(mut landed)) = (sent, self.landed.lock()) {
-            landed.extend(sent.into_iter().map(|t| now.saturating_duration_since(t)));
-        }
+        self.latencies.note(changes.iter().copied());
         Ok(())
     }
 }

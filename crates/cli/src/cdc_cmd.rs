@@ -1,5 +1,6 @@
-//! `medlake cdc`: change capture from the MySQL/MariaDB binlog into the lake (exactly once)
-//! or as Maxwell JSON lines on stdout.
+//! `medlake cdc`: change capture from the MySQL/MariaDB binlog into the lake or Kafka
+//! (exactly once) or as Maxwell JSON lines on stdout; `medlake cdc land`: Kafka into the
+//! lake (exactly once).
 
 use std::time::{Duration, Instant};
 
@@ -7,12 +8,13 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use medlake_catalog::Catalog;
 use medlake_cdc::{
-    capture, BinlogSource, CaptureFigures, CaptureOptions, CaptureProgress, ChangeSink, LakeSink,
-    MaxwellSink,
+    capture, land as land_topics, BinlogSource, CaptureFigures, CaptureOptions, CaptureProgress,
+    ChangeSink, KafkaSink, LakeSink, LandFigures, LandOptions, LandProgress, MaxwellSink,
 };
 use medlake_lake::Lake;
 
 use crate::config::Config;
+use crate::metrics_endpoint::{label_value, Exporter, Metric};
 
 /// Where captured changes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,6 +23,9 @@ pub enum Destination {
     Lake,
     /// Maxwell's JSON, one change per line on stdout (at least once).
     Maxwell,
+    /// Maxwell's JSON to Kafka, a topic per table (`cdc.kafka_brokers`, `cdc.kafka_topic`),
+    /// exactly once; `medlake cdc land` lands the topics in the lake.
+    Kafka,
 }
 
 /// `medlake cdc [OPTIONS]` captures; `medlake cdc bench` measures.
@@ -41,6 +46,26 @@ pub enum CdcSub {
     /// Measure capture against a real binlog: bootstrap rows/s, reader changes/s,
     /// binlog-to-lake changes/s, and commit-to-lake latency p50/p99 at a steady load.
     Bench(crate::cdc_bench::CdcBenchArgs),
+    /// Land the Kafka topics that `cdc --to kafka` publishes into ods_<table>_inc, exactly
+    /// once: each lake commit carries the topic offset it has read up to.
+    Land(LandArgs),
+}
+
+/// What to land.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LandArgs {
+    /// Stop at the end the topics have now instead of following them.
+    #[arg(long)]
+    pub once: bool,
+    /// Database whose topics are landed (default: the one named in the business URL).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Land only these business tables (repeatable or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Serve landed changes, lag and commits for Prometheus on HOST:PORT (`GET /metrics`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<String>,
 }
 
 /// What to capture and where.
@@ -62,6 +87,9 @@ pub struct CdcArgs {
     /// Never capture these tables.
     #[arg(long, value_delimiter = ',')]
     pub exclude_tables: Vec<String>,
+    /// Serve lag, throughput and position for Prometheus on HOST:PORT (`GET /metrics`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<String>,
 }
 
 /// Runs capture as `args` say, until the binlog's end (`--once`) or Ctrl-C.
@@ -73,32 +101,10 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
         medlake_source::redact_url(url)
     );
     let source = BinlogSource::new(url).context("binlog source")?;
-    let database = match (&args.database, source.database()) {
-        (Some(d), _) => d.clone(),
-        (None, Some(d)) => d.to_string(),
-        (None, None) => {
-            anyhow::bail!("no database: name it in the business URL or with --database")
-        }
-    };
-    for name in args.tables.iter().chain(&args.exclude_tables) {
-        anyhow::ensure!(
-            medlake_schema::table(name).is_some(),
-            "unknown table '{name}'"
-        );
-    }
-    let filter = medlake_cdc::Filter {
-        include_tables: args.tables.clone(),
-        exclude_tables: args.exclude_tables.clone(),
-        ..Default::default()
-    };
-    let candidates: Vec<_> = if args.tables.is_empty() {
-        medlake_ingest::tables_for(false)
-    } else {
-        medlake_schema::business_tables().iter().collect()
-    };
+    let database = database_of(args.database.as_deref(), source.database())?;
     let options = CaptureOptions {
-        database,
-        tables: filter.tables(candidates),
+        database: database.clone(),
+        tables: chosen_tables(&args.tables, &args.exclude_tables)?,
         batch_rows: config.cdc.batch_rows.max(1),
         flush_interval: Duration::from_millis(config.cdc.flush_ms),
         follow: !args.once,
@@ -113,8 +119,18 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
             Lake::open(&config.lake.url, config.lake_options()).context("lake")?,
         )),
         Destination::Maxwell => Box::new(MaxwellSink::new(std::io::stdout())),
+        Destination::Kafka => {
+            let client = medlake_cdc::connect(&config.cdc.kafka_brokers)
+                .await
+                .context("kafka")?;
+            Box::new(KafkaSink::new(client, &config.cdc.kafka_topic, &database)?)
+        }
     };
-    let progress = CaptureBar::new(quiet);
+    let exporter = match &args.metrics {
+        Some(addr) => Some(Exporter::serve(addr).await?),
+        None => None,
+    };
+    let progress = CaptureBar::new(quiet, sink.name(), exporter);
     let job = capture(&source, sink.as_mut(), &catalog, &options, &progress);
     let figures = tokio::select! {
         r = job => r.context("change capture")?,
@@ -126,9 +142,9 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
         }
     };
     progress.bar.finish_and_clear();
-    if args.to == Destination::Lake {
+    if args.to != Destination::Maxwell {
         println!(
-            "captured {} row changes in {} transactions ({} lake commits); position {}",
+            "captured {} row changes in {} transactions ({} commits); position {}",
             figures.changes,
             figures.transactions,
             figures.commits,
@@ -141,15 +157,213 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// A status line: changes, changes per second, position and lag.
+/// The database named by `--database`, else by the business URL.
+fn database_of(flag: Option<&str>, url_database: Option<&str>) -> Result<String> {
+    match flag.or(url_database) {
+        Some(d) => Ok(d.to_string()),
+        None => anyhow::bail!("no database: name it in the business URL or with --database"),
+    }
+}
+
+/// The tables `--tables` and `--exclude-tables` leave: by default every table that
+/// changes (those with an ods_<table>_inc).
+fn chosen_tables(
+    include: &[String],
+    exclude: &[String],
+) -> Result<Vec<&'static medlake_schema::Table>> {
+    for name in include.iter().chain(exclude) {
+        anyhow::ensure!(
+            medlake_schema::table(name).is_some(),
+            "unknown table '{name}'"
+        );
+    }
+    let filter = medlake_cdc::Filter {
+        include_tables: include.to_vec(),
+        exclude_tables: exclude.to_vec(),
+        ..Default::default()
+    };
+    let candidates: Vec<_> = if include.is_empty() {
+        medlake_ingest::tables_for(false)
+    } else {
+        medlake_schema::business_tables().iter().collect()
+    };
+    Ok(filter.tables(candidates))
+}
+
+/// Lands the Kafka topics into the lake as `args` say, until their ends (`--once`) or
+/// Ctrl-C.
+pub async fn land(config: &Config, args: &LandArgs, quiet: bool) -> Result<()> {
+    // The topics are named after the source database; the lander never connects to it.
+    let url_database = BinlogSource::new(&config.business.url)
+        .ok()
+        .and_then(|s| s.database().map(String::from));
+    let options = LandOptions {
+        database: database_of(args.database.as_deref(), url_database.as_deref())?,
+        tables: chosen_tables(&args.tables, &[])?,
+        topic: config.cdc.kafka_topic.clone(),
+        batch_rows: config.cdc.batch_rows.max(1),
+        flush_interval: Duration::from_millis(config.cdc.flush_ms),
+        follow: !args.once,
+    };
+    let client = medlake_cdc::connect(&config.cdc.kafka_brokers)
+        .await
+        .context("kafka")?;
+    let lake = Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
+    let exporter = match &args.metrics {
+        Some(addr) => Some(Exporter::serve(addr).await?),
+        None => None,
+    };
+    let progress = LandBar(CaptureBar::new(quiet, "lake", exporter));
+    let job = land_topics(&client, &lake, &options, &progress);
+    let figures = tokio::select! {
+        r = job => r.context("landing kafka")?,
+        _ = tokio::signal::ctrl_c() => {
+            progress.0.bar.finish_and_clear();
+            eprintln!("stopped; the next run resumes from the offsets in the lake");
+            return Ok(());
+        }
+    };
+    progress.0.bar.finish_and_clear();
+    println!(
+        "landed {} row changes in {} lake commits",
+        figures.changes, figures.commits
+    );
+    Ok(())
+}
+
+/// Capture's figures for Prometheus, labelled with the sink.
+fn capture_metrics(sink: &str, f: &CaptureFigures, secs: f64) -> Vec<Metric> {
+    let labels = format!("sink=\"{}\"", label_value(sink));
+    let metric = |name, help, kind, value| Metric {
+        name,
+        help,
+        kind,
+        labels: labels.clone(),
+        value,
+    };
+    let mut out = vec![
+        metric(
+            "medlake_cdc_changes_total",
+            "Row changes captured since the start (bootstrap rows not counted).",
+            "counter",
+            f.changes as f64,
+        ),
+        metric(
+            "medlake_cdc_transactions_total",
+            "Source transactions read since the start.",
+            "counter",
+            f.transactions as f64,
+        ),
+        metric(
+            "medlake_cdc_commits_total",
+            "Sink commits made since the start.",
+            "counter",
+            f.commits as f64,
+        ),
+        metric(
+            "medlake_cdc_changes_per_second",
+            "Row changes captured per second since the start.",
+            "gauge",
+            f.changes as f64 / secs,
+        ),
+        metric(
+            "medlake_cdc_lag_seconds",
+            "Seconds from the last flushed transaction's commit to its flush.",
+            "gauge",
+            f.lag_seconds.max(0) as f64,
+        ),
+        metric(
+            "medlake_cdc_flush_seconds",
+            "How long the last flush took.",
+            "gauge",
+            f.flush_time.as_secs_f64(),
+        ),
+    ];
+    if let Some(p) = &f.position {
+        out.push(Metric {
+            labels: format!("{labels},file=\"{}\"", label_value(&p.file)),
+            ..metric(
+                "medlake_cdc_binlog_offset",
+                "Byte offset in the binlog file up to which changes are committed.",
+                "gauge",
+                p.offset as f64,
+            )
+        });
+    }
+    out
+}
+
+/// The capture bar, showing the lander's figures.
+struct LandBar(CaptureBar);
+
+impl LandProgress for LandBar {
+    fn landed(&self, topic: &str, _changes: &[medlake_cdc::RowChange], f: &LandFigures) {
+        let secs = self.0.started.elapsed().as_secs_f64().max(1e-3);
+        if let Some(exporter) = &self.0.exporter {
+            let gauge = |name, help, value| Metric {
+                name,
+                help,
+                kind: "gauge",
+                labels: String::new(),
+                value,
+            };
+            exporter.publish(&[
+                Metric {
+                    kind: "counter",
+                    ..gauge(
+                        "medlake_land_changes_total",
+                        "Row changes landed from Kafka since the start.",
+                        f.changes as f64,
+                    )
+                },
+                Metric {
+                    kind: "counter",
+                    ..gauge(
+                        "medlake_land_commits_total",
+                        "Lake commits made since the start.",
+                        f.commits as f64,
+                    )
+                },
+                gauge(
+                    "medlake_land_changes_per_second",
+                    "Row changes landed per second since the start.",
+                    f.changes as f64 / secs,
+                ),
+                gauge(
+                    "medlake_land_lag_messages",
+                    "Messages behind the end of the topics.",
+                    f.lag_messages as f64,
+                ),
+                gauge(
+                    "medlake_land_lag_seconds",
+                    "Seconds from the last landed change's source commit to its landing.",
+                    f.lag_seconds.max(0) as f64,
+                ),
+            ]);
+        }
+        self.0.bar.set_message(format!(
+            "{} changes, {:.0}/s, {} commits, last {topic}, {} messages behind, lag {} s",
+            f.changes,
+            f.changes as f64 / secs,
+            f.commits,
+            f.lag_messages,
+            f.lag_seconds.max(0)
+        ));
+    }
+}
+
+/// A status line: changes, changes per second, position and lag; the same figures on the
+/// metrics endpoint when one is served.
 pub struct CaptureBar {
     bar: ProgressBar,
     started: Instant,
+    sink: String,
+    exporter: Option<Exporter>,
 }
 
 impl CaptureBar {
-    /// A bar on stderr, hidden when `quiet`.
-    pub fn new(quiet: bool) -> Self {
+    /// A bar on stderr, hidden when `quiet`, publishing to `exporter` if any.
+    pub fn new(quiet: bool, sink: &str, exporter: Option<Exporter>) -> Self {
         let bar = if quiet {
             ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
         } else {
@@ -164,6 +378,8 @@ impl CaptureBar {
         CaptureBar {
             bar,
             started: Instant::now(),
+            sink: sink.to_string(),
+            exporter,
         }
     }
 }
@@ -176,6 +392,9 @@ impl CaptureProgress for CaptureBar {
 
     fn flushed(&self, f: &CaptureFigures) {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        if let Some(exporter) = &self.exporter {
+            exporter.publish(&capture_metrics(&self.sink, f, secs));
+        }
         self.bar.set_message(format!(
             "{} changes, {:.0}/s, {} commits, position {}, lag {} s",
             f.changes,

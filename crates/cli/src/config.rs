@@ -103,6 +103,10 @@ pub struct CdcConfig {
     pub flush_ms: u64,
     /// Replica server id to register with; 0 picks one from the process id.
     pub server_id: u32,
+    /// Kafka brokers (`host:port`, comma-separated) for `cdc --to kafka` and `cdc land`.
+    pub kafka_brokers: String,
+    /// Each table's topic: `%{database}` and `%{table}` are replaced.
+    pub kafka_topic: String,
 }
 
 impl Config {
@@ -138,6 +142,8 @@ impl Config {
                 batch_rows: 20_000,
                 flush_ms: 500,
                 server_id: 0,
+                kafka_brokers: "127.0.0.1:9092".into(),
+                kafka_topic: medlake_cdc::DEFAULT_TOPIC.into(),
             },
         }
     }

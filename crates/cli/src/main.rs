@@ -7,6 +7,7 @@ mod cdc_bench;
 mod cdc_cmd;
 mod config;
 mod demo;
+mod metrics_endpoint;
 mod progress;
 mod report;
 mod simulate_cmd;
@@ -87,8 +88,9 @@ enum Command {
     /// Measure simulator and sync throughput (rows/s) and peak memory.
     Bench(bench::BenchArgs),
     /// Capture changes from the MySQL/MariaDB binlog (row format) as a replica: bootstrap
-    /// from a consistent snapshot, then stream into ods_*_inc exactly once (or print
-    /// Maxwell JSON with --to maxwell). Follows the binlog until Ctrl-C unless --once.
+    /// from a consistent snapshot, then stream into ods_*_inc exactly once (or publish to
+    /// Kafka with --to kafka, land Kafka with `cdc land`, or print Maxwell JSON with
+    /// --to maxwell). Follows the binlog until Ctrl-C unless --once.
     Cdc(cdc_cmd::CdcCommand),
 }
 
@@ -187,6 +189,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&args).await,
         Command::Cdc(cdc) => match &cdc.sub {
             Some(cdc_cmd::CdcSub::Bench(args)) => cdc_bench::run(args).await,
+            Some(cdc_cmd::CdcSub::Land(args)) => cdc_cmd::land(&load()?, args, cli.quiet).await,
             None => cdc_cmd::run(&load()?, &cdc.args, cli.quiet).await,
         },
     }

@@ -148,26 +148,23 @@ async fn cdc_killed_at_random_moments_loses_and_doubles_nothing() {
     // by a capture killed (SIGKILL) again and again, and by one that runs once at the end.
     killed.run(&["cdc", "--once"]);
     reference.run(&["cdc", "--once"]);
-    let envs = kill_while_simulating(&killed, 12);
-    let out = killed
-        .command(&["cdc", "--once"])
-        .envs(envs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "final capture failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kill_while_simulating(&killed, 12, &[&["cdc"]], &SMALL_FLUSHES);
+    killed.run_env(&["cdc", "--once"], &SMALL_FLUSHES);
     reference.run(&["cdc", "--once"]);
-    let (killed_lake, reference_lake) = (killed.lake(), reference.lake());
+    assert_lake_matches(&db, &killed.lake(), &reference.lake()).await;
+}
+
+/// The lake of a capture that was killed again and again equals the source, id by id,
+/// and holds the same change records as `reference`'s (one uninterrupted capture of the
+/// same binlog stretch), none twice.
+async fn assert_lake_matches(db: &TempDatabase, killed: &Lake, reference: &Lake) {
     for table in changing_tables() {
         let source = source_rows(&db.url(), table).await;
-        let lake = lake_latest_rows(&killed_lake, table).await;
+        let lake = lake_latest_rows(killed, table).await;
         assert_same(table.ods_inc_name(), &source, &lake);
     }
-    let a = all_changes(&killed_lake).await;
-    let b = all_changes(&reference_lake).await;
+    let a = all_changes(killed).await;
+    let b = all_changes(reference).await;
     assert_eq!(
         a.len(),
         b.len(),
@@ -185,10 +182,21 @@ async fn cdc_killed_at_random_moments_loses_and_doubles_nothing() {
     );
 }
 
-/// Simulates one more day in the background while `medlake cdc` (following the binlog) is
-/// started and killed with SIGKILL at random moments, at least `rounds` times and until
-/// the day is written. Returns the capture settings used (small flushes: many commits).
-fn kill_while_simulating(sandbox: &Sandbox, rounds: u32) -> [(&'static str, &'static str); 2] {
+/// Capture settings of the crash tests: small flushes, so many commits to be killed in.
+const SMALL_FLUSHES: [(&str, &str); 2] = [
+    ("MEDLAKE_CDC_BATCH_ROWS", "40"),
+    ("MEDLAKE_CDC_FLUSH_MS", "50"),
+];
+
+/// Simulates one more day in the background while each of `commands` (following medlake
+/// commands) is started and killed with SIGKILL at its own random moment, round after
+/// round, at least `rounds` times and until the day is written.
+fn kill_while_simulating(
+    sandbox: &Sandbox,
+    rounds: u32,
+    commands: &[&[&str]],
+    envs: &[(&str, &str)],
+) {
     let mut sim = sandbox
         .command(&[
             "simulate", "--days", "1", "--scale", "0.002", "--seed", "5", "--start", START,
@@ -196,35 +204,40 @@ fn kill_while_simulating(sandbox: &Sandbox, rounds: u32) -> [(&'static str, &'st
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("simulate starts");
-    let envs = [
-        ("MEDLAKE_CDC_BATCH_ROWS", "40"),
-        ("MEDLAKE_CDC_FLUSH_MS", "50"),
-    ];
     let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next_delay = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::time::Duration::from_millis(100 + rng % 1200)
+    };
     let (mut kills, mut round) = (0, 0);
     loop {
         if sim.try_wait().unwrap().is_some() && round >= rounds {
             break;
         }
         round += 1;
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let delay = std::time::Duration::from_millis(100 + rng % 1200);
-        let mut child = sandbox.spawn(&["cdc"], &envs);
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            kills += 1;
+        let started = std::time::Instant::now();
+        let mut children: Vec<_> = commands
+            .iter()
+            .map(|args| (next_delay(), sandbox.spawn(args, envs)))
+            .collect();
+        children.sort_by_key(|(delay, _)| *delay);
+        for (delay, child) in &mut children {
+            std::thread::sleep(delay.saturating_sub(started.elapsed()));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                kills += 1;
+            }
+            child.wait().unwrap();
         }
-        child.wait().unwrap();
     }
     assert!(sim.wait().unwrap().success(), "simulation failed");
+    let launched = round * commands.len() as u32;
     assert!(
-        kills >= rounds * 3 / 4,
-        "only {kills} of {round} captures were killed mid-way; the test proved little"
+        kills >= launched * 3 / 4,
+        "only {kills} of {launched} runs were killed mid-way; the test proved little"
     );
-    envs
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -234,17 +247,8 @@ async fn cdc_killed_from_its_bootstrap_on_lands_each_row_once() {
     let sandbox = Sandbox::with_business(&db.url());
     simulate_day(&sandbox);
     // No capture yet: the first kills fall in the bootstrap, while the next day is written.
-    let envs = kill_while_simulating(&sandbox, 10);
-    let out = sandbox
-        .command(&["cdc", "--once"])
-        .envs(envs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "final capture failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kill_while_simulating(&sandbox, 10, &[&["cdc"]], &SMALL_FLUSHES);
+    sandbox.run_env(&["cdc", "--once"], &SMALL_FLUSHES);
     let lake = sandbox.lake();
     for table in changing_tables() {
         let source = source_rows(&db.url(), table).await;
@@ -357,4 +361,161 @@ async fn a_column_added_mid_day_is_captured_without_a_stop() {
         !lines.iter().any(|l| l["type"] == "bootstrap-insert"),
         "the second run bootstrapped again instead of resuming"
     );
+}
+
+/// `medlake` settings that publish to and land from the test broker, with small flushes.
+fn kafka_env(brokers: &str) -> [(&str, &str); 3] {
+    [
+        ("MEDLAKE_CDC_KAFKA_BROKERS", brokers),
+        SMALL_FLUSHES[0],
+        SMALL_FLUSHES[1],
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binlog_through_kafka_lands_what_direct_capture_lands() {
+    let server = binlog_server().await;
+    let brokers = common::kafka_brokers();
+    let env = kafka_env(&brokers);
+    let db = TempDatabase::new(&server, "cdc_kafka");
+    let via_kafka = Sandbox::with_business(&db.url());
+    let direct = Sandbox::with_business(&db.url());
+    for _ in 0..2 {
+        simulate_day(&via_kafka);
+        via_kafka.run_env(&["cdc", "--once", "--to", "kafka"], &env);
+        via_kafka.run_env(&["cdc", "land", "--once"], &env);
+        direct.run(&["cdc", "--once"]);
+    }
+    let (kafka_lake, direct_lake) = (via_kafka.lake(), direct.lake());
+    for table in changing_tables() {
+        let source = source_rows(&db.url(), table).await;
+        assert!(!source.is_empty(), "{} is empty", table.name);
+        assert_same(
+            format!("via kafka {}", table.ods_inc_name()),
+            &source,
+            &lake_latest_rows(&kafka_lake, table).await,
+        );
+    }
+    let a = all_changes(&kafka_lake).await;
+    assert!(
+        a == all_changes(&direct_lake).await,
+        "change records through Kafka differ from direct capture's"
+    );
+
+    // A Maxwell consumer reads the topic unchanged: kafka-python, from the beginning.
+    let topic = format!("{}.consultation", db.name);
+    let consumer = std::process::Command::new(common::python())
+        .args(["-c", MAXWELL_CONSUMER, &brokers, &topic])
+        .output()
+        .expect("python starts");
+    assert!(
+        consumer.status.success(),
+        "kafka-python consumer failed: {}",
+        String::from_utf8_lossy(&consumer.stderr)
+    );
+    let kinds: BTreeMap<String, u64> = serde_json::from_slice(&consumer.stdout).unwrap();
+    let name = "ods_consultation_inc";
+    let landed = query(
+        &kafka_lake,
+        name,
+        &format!("SELECT type, count(*) FROM {name} GROUP BY type ORDER BY type"),
+    )
+    .await;
+    let landed: BTreeMap<String, u64> = landed
+        .iter()
+        .map(|l| {
+            let (kind, n) = l.split_once('|').unwrap();
+            (kind.to_string(), n.parse().unwrap())
+        })
+        .collect();
+    let mut expected = landed.clone();
+    expected.insert("bootstrap-start".into(), 1);
+    expected.insert("bootstrap-complete".into(), 1);
+    assert_eq!(
+        kinds, expected,
+        "messages by type in {topic} vs rows landed"
+    );
+}
+
+/// Reads a topic from its start to its current end with kafka-python, checks each message
+/// is Maxwell's JSON with Maxwell's key, and prints the count of messages by type.
+const MAXWELL_CONSUMER: &str = r#"
+import json, sys
+from kafka import KafkaConsumer, TopicPartition
+brokers, topic = sys.argv[1], sys.argv[2]
+consumer = KafkaConsumer(bootstrap_servers=brokers, enable_auto_commit=False)
+tp = TopicPartition(topic, 0)
+consumer.assign([tp])
+consumer.seek_to_beginning(tp)
+end = consumer.end_offsets([tp])[tp]
+kinds = {}
+while consumer.position(tp) < end:
+    for message in consumer.poll(timeout_ms=5000).get(tp, []):
+        value = json.loads(message.value)
+        for field in ("database", "table", "type", "ts", "data"):
+            assert field in value, field
+        if not value["type"].startswith("bootstrap-") or value["type"] == "bootstrap-insert":
+            key = json.loads(message.key)
+            assert key["pk.id"] == value["data"]["id"] == value["primary_key"][0], key
+            assert key["table"] == value["table"] == "consultation"
+        if value["type"] == "update":
+            assert isinstance(value["old"], dict) and value["old"], "update without old"
+        kinds[value["type"]] = kinds.get(value["type"], 0) + 1
+print(json.dumps(kinds))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_reader_and_lander_killed_at_random_moments_lose_and_double_nothing() {
+    let server = binlog_server().await;
+    let brokers = common::kafka_brokers();
+    let env = kafka_env(&brokers);
+    let db = TempDatabase::new(&server, "cdc_kcrash");
+    let killed = Sandbox::with_business(&db.url());
+    let reference = Sandbox::with_business(&db.url());
+    simulate_day(&killed);
+    // Both bootstrap from the same state; then the day is captured while it is written,
+    // through Kafka by a reader and a lander each killed (SIGKILL) at random moments, and
+    // directly by one capture that runs once at the end.
+    killed.run_env(&["cdc", "--once", "--to", "kafka"], &env);
+    killed.run_env(&["cdc", "land", "--once"], &env);
+    reference.run(&["cdc", "--once"]);
+    kill_while_simulating(
+        &killed,
+        12,
+        &[&["cdc", "--to", "kafka"], &["cdc", "land"]],
+        &env,
+    );
+    killed.run_env(&["cdc", "--once", "--to", "kafka"], &env);
+    killed.run_env(&["cdc", "land", "--once"], &env);
+    reference.run(&["cdc", "--once"]);
+    assert_lake_matches(&db, &killed.lake(), &reference.lake()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_reader_and_lander_killed_from_the_bootstrap_on_land_each_row_once() {
+    let server = binlog_server().await;
+    let brokers = common::kafka_brokers();
+    let env = kafka_env(&brokers);
+    let db = TempDatabase::new(&server, "cdc_kboot");
+    let sandbox = Sandbox::with_business(&db.url());
+    simulate_day(&sandbox);
+    // No capture yet: the first kills fall in the bootstraps of the reader and the lander.
+    kill_while_simulating(
+        &sandbox,
+        10,
+        &[&["cdc", "--to", "kafka"], &["cdc", "land"]],
+        &env,
+    );
+    sandbox.run_env(&["cdc", "--once", "--to", "kafka"], &env);
+    sandbox.run_env(&["cdc", "land", "--once"], &env);
+    let lake = sandbox.lake();
+    for table in changing_tables() {
+        let source = source_rows(&db.url(), table).await;
+        // lake_latest_rows fails on any change (id, update_time) recorded twice.
+        assert_same(
+            table.ods_inc_name(),
+            &source,
+            &lake_latest_rows(&lake, table).await,
+        );
+    }
 }

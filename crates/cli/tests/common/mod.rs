@@ -53,7 +53,16 @@ impl Sandbox {
 
     /// Runs medlake and returns its output, panicking with stderr if it fails.
     pub fn run(&self, args: &[&str]) -> Output {
-        let out = self.command(args).output().expect("medlake starts");
+        self.run_env(args, &[])
+    }
+
+    /// Runs medlake with extra environment variables, as [`run`](Self::run).
+    pub fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let out = self
+            .command(args)
+            .envs(envs.iter().copied())
+            .output()
+            .expect("medlake starts");
         assert!(
             out.status.success(),
             "medlake {args:?} failed:\n{}\n{}",
@@ -270,6 +279,26 @@ pub async fn mysql_server(var: &str) -> String {
     drop(conn);
     pool.disconnect().await.unwrap();
     url.trim_end_matches('/').to_string()
+}
+
+/// The Kafka broker's `host:port` from MEDLAKE_TEST_KAFKA (set by scripts/services.sh); a
+/// missing setting or a broker that does not accept connections fails the test.
+pub fn kafka_brokers() -> String {
+    let brokers = std::env::var("MEDLAKE_TEST_KAFKA").unwrap_or_else(|_| {
+        panic!("MEDLAKE_TEST_KAFKA is not set: run the tests through scripts/test.sh, which starts a broker")
+    });
+    std::net::TcpStream::connect(&brokers).unwrap_or_else(|e| {
+        panic!("the Kafka broker at {brokers} is not reachable ({e}): start it with scripts/services.sh")
+    });
+    brokers
+}
+
+/// The Python that scripts/services.sh prepared (deltalake, kafka-python), from
+/// MEDLAKE_TEST_PYTHON.
+pub fn python() -> String {
+    std::env::var("MEDLAKE_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("MEDLAKE_TEST_PYTHON is not set: run the tests through scripts/test.sh, which installs it")
+    })
 }
 
 /// A database dropped when the test ends, pass or fail.
