@@ -29,7 +29,7 @@ use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, Unknown
 /// The Kafka client [`connect`] returns (rskafka's).
 pub use rskafka::client::Client;
 use rskafka::client::ClientBuilder;
-use rskafka::record::Record;
+use rskafka::record::{Record, RecordAndOffset};
 use serde_json::{json, Value as Json};
 use tracing::info;
 
@@ -47,6 +47,12 @@ pub const DEFAULT_TOPIC: &str = "%{database}.%{table}";
 
 /// Largest record batch produced at once (the broker's usual limit is 1 MiB).
 const MAX_BATCH_BYTES: usize = 768 * 1024;
+
+/// Bytes asked for by the lander's fetches.
+const FETCH_BYTES: i32 = 8 * 1024 * 1024;
+
+/// Bytes asked for by fetches that only probe where batches are.
+const PROBE_BYTES: i32 = 64 * 1024;
 
 /// How long a broker that does not answer is retried before capture gives up.
 const BROKER_DEADLINE: Duration = Duration::from_secs(30);
@@ -162,6 +168,61 @@ async fn partition_of(client: &Client, topic: &str, create: bool) -> Result<Part
         .map_err(|e| kafka_error(topic, e))
 }
 
+/// Fetches from `offset` (at most `max_bytes`, though a broker returns at least one whole
+/// batch), returning the messages and the partition's high watermark.
+async fn fetch(
+    partition: &PartitionClient,
+    offset: i64,
+    max_bytes: i32,
+    max_wait_ms: i32,
+) -> Result<(Vec<RecordAndOffset>, i64)> {
+    partition
+        .fetch_records(offset, 1..max_bytes, max_wait_ms)
+        .await
+        .map_err(|e| kafka_error(partition.topic(), e))
+}
+
+/// The first offset a partition still holds.
+async fn first_offset(partition: &PartitionClient) -> Result<i64> {
+    partition
+        .get_offset(OffsetAt::Earliest)
+        .await
+        .map_err(|e| kafka_error(partition.topic(), e))
+}
+
+/// The offset after a partition's last message (its high watermark), as a fetch reports it:
+/// brokers differ in what ListOffsets answers (tansu 0.6 counts record batches).
+async fn end_offset(partition: &PartitionClient) -> Result<i64> {
+    let first = first_offset(partition).await?;
+    Ok(fetch(partition, first, PROBE_BYTES, 0).await?.1)
+}
+
+/// The last message of a partition. Kafka answers a fetch inside a record batch with the
+/// whole batch; some brokers (tansu 0.6) only with batches that start at or after the
+/// offset asked, so the last batch's start is searched for (a fetch from an offset is empty
+/// exactly when no batch starts at or after it).
+async fn last_message(partition: &PartitionClient) -> Result<Option<RecordAndOffset>> {
+    let first = first_offset(partition).await?;
+    let (_, end) = fetch(partition, first, PROBE_BYTES, 0).await?;
+    if end <= first {
+        return Ok(None);
+    }
+    let (mut records, _) = fetch(partition, end - 1, PROBE_BYTES, 0).await?;
+    if records.is_empty() {
+        let (mut lo, mut hi) = (first, end - 1);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fetch(partition, mid, PROBE_BYTES, 0).await?.0.is_empty() {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        records = fetch(partition, lo, MAX_BATCH_BYTES as i32 * 4, 0).await?.0;
+    }
+    Ok(records.pop())
+}
+
 /// Publishes captured changes to Kafka, one topic per table (see the module doc).
 pub struct KafkaSink {
     client: Arc<Client>,
@@ -223,18 +284,7 @@ impl ChangeSink for KafkaSink {
     async fn table_version(&mut self, table: &'static Table) -> Result<Option<i64>> {
         let partition = self.partition(table).await?;
         let topic = partition.topic().to_string();
-        let end = partition
-            .get_offset(OffsetAt::Latest)
-            .await
-            .map_err(|e| kafka_error(&topic, e))?;
-        if end == 0 {
-            return Ok(None);
-        }
-        let (records, _) = partition
-            .fetch_records(end - 1, 1..MAX_BATCH_BYTES as i32 * 4, 1_000)
-            .await
-            .map_err(|e| kafka_error(&topic, e))?;
-        let Some(last) = records.into_iter().last() else {
+        let Some(last) = last_message(partition).await? else {
             return Ok(None);
         };
         let kind = last
@@ -449,10 +499,7 @@ async fn land_table(
         .app_transaction_version(&ods, &app_id)
         .await?
         .unwrap_or(0);
-    let end_at_start = partition
-        .get_offset(OffsetAt::Latest)
-        .await
-        .map_err(|e| kafka_error(&topic, e))?;
+    let end_at_start = end_offset(&partition).await?;
     if start > end_at_start {
         return Err(CdcError::Kafka {
             what: format!("topic {topic}"),
@@ -475,14 +522,18 @@ async fn land_table(
             break;
         }
         let wait = if options.follow { 200 } else { 0 };
-        let (records, high_watermark) = partition
-            .fetch_records(next, 1..8 * 1024 * 1024, wait)
-            .await
-            .map_err(|e| kafka_error(&topic, e))?;
+        // Whole fetch answers are taken in, so commits fall on record batch boundaries.
+        let (records, high_watermark) = fetch(&partition, next, FETCH_BYTES, wait).await?;
+        if records.is_empty() && next < high_watermark {
+            return Err(CdcError::Kafka {
+                what: format!("topic {topic}"),
+                reason: format!(
+                    "the broker returns nothing at offset {next} though the topic ends at \
+                     {high_watermark}: was it written by another producer?"
+                ),
+            });
+        }
         for r in records {
-            if !options.follow && r.offset >= end_at_start {
-                break;
-            }
             next = r.offset + 1;
             if let Some(to) = read_message(&mut state, &r.record, r.offset)? {
                 commit(lake, table, &app_id, &mut state, to, totals, progress).await?;

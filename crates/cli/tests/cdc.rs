@@ -519,3 +519,64 @@ async fn kafka_reader_and_lander_killed_from_the_bootstrap_on_land_each_row_once
         );
     }
 }
+
+/// One scrape of a Prometheus endpoint: the body, or `None` while nothing listens.
+fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: medlake\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response.split_once("\r\n\r\n")?.1.to_string())
+}
+
+/// The value of `name` (with any labels) in a scrape.
+fn figure(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn capture_serves_its_figures_to_prometheus() {
+    let server = binlog_server().await;
+    let db = TempDatabase::new(&server, "cdc_metrics");
+    let sandbox = Sandbox::with_business(&db.url());
+    simulate_day(&sandbox);
+    sandbox.run(&["cdc", "--once"]);
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let mut capture = sandbox.spawn(&["cdc", "--metrics", &addr], &SMALL_FLUSHES);
+    simulate_day(&sandbox);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Some(body) = scrape(&addr) {
+            last = body;
+            if figure(&last, "medlake_cdc_changes_total").unwrap_or(0.0) > 0.0 {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    capture.kill().unwrap();
+    capture.wait().unwrap();
+    assert!(
+        figure(&last, "medlake_cdc_changes_total").unwrap_or(0.0) > 0.0,
+        "no captured changes on the metrics endpoint:\n{last}"
+    );
+    for name in [
+        "medlake_cdc_transactions_total",
+        "medlake_cdc_commits_total",
+        "medlake_cdc_lag_seconds",
+        "medlake_cdc_binlog_offset",
+    ] {
+        assert!(figure(&last, name).is_some(), "{name} missing:\n{last}");
+    }
+    assert!(last.contains("# TYPE medlake_cdc_changes_total counter"), "{last}");
+}
