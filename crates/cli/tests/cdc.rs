@@ -578,5 +578,8 @@ async fn capture_serves_its_figures_to_prometheus() {
     ] {
         assert!(figure(&last, name).is_some(), "{name} missing:\n{last}");
     }
-    assert!(last.contains("# TYPE medlake_cdc_changes_total counter"), "{last}");
+    assert!(
+        last.contains("# TYPE medlake_cdc_changes_total counter"),
+        "{last}"
+    );
 }
