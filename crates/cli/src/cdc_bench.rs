@@ -116,7 +116,7 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
     // get the bootstrap before the day is written.
     let kafka = match &args.kafka {
         Some(brokers) => {
-            let client = medlake_cdc::connect(brokers).await.context("kafka")?;
+            let client = medlake_cdc::connect(brokers).await?;
             let topic = format!("bench{}.%{{database}}.%{{table}}", std::process::id());
             let mut kafka_sink = KafkaSink::new(client.clone(), &topic, DATABASE)?;
             capture(
@@ -317,12 +317,21 @@ async fn steady_load(
             let mut sink = KafkaSink::new(client.clone(), &land_options.topic, DATABASE)?;
             let capturing = capture(source, &mut sink, catalog, &follow, &NoCaptureProgress);
             land_options.follow = true;
-            let landing = land(&client, &lake, &land_options, &latencies);
-            tokio::select! {
-                r = capturing => { r?; }
-                r = landing => { r?; }
-                r = wait_for_all => { r?; }
-            }
+            // The lander runs on its own task, as it would in its own process.
+            let progress = latencies.clone();
+            let landing =
+                tokio::spawn(async move { land(&client, &lake, &land_options, &progress).await });
+            let abort = landing.abort_handle();
+            let result = tokio::select! {
+                r = capturing => r.map(drop).map_err(anyhow::Error::from),
+                r = landing => match r {
+                    Ok(r) => r.map(drop).map_err(anyhow::Error::from),
+                    Err(e) => Err(anyhow::Error::from(e)),
+                },
+                r = wait_for_all => r,
+            };
+            abort.abort();
+            result?;
         }
     }
     Ok(latencies.sorted())

@@ -44,7 +44,8 @@ pub struct CdcCommand {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum CdcSub {
     /// Measure capture against a real binlog: bootstrap rows/s, reader changes/s,
-    /// binlog-to-lake changes/s, and commit-to-lake latency p50/p99 at a steady load.
+    /// binlog-to-lake changes/s, and commit-to-lake latency p50/p99 at a steady load (with
+    /// --kafka also binlog-to-Kafka, Kafka-to-lake, and the latency through Kafka).
     Bench(crate::cdc_bench::CdcBenchArgs),
     /// Land the Kafka topics that `cdc --to kafka` publishes into ods_<table>_inc, exactly
     /// once: each lake commit carries the topic offset it has read up to.
@@ -120,9 +121,8 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
         )),
         Destination::Maxwell => Box::new(MaxwellSink::new(std::io::stdout())),
         Destination::Kafka => {
-            let client = medlake_cdc::connect(&config.cdc.kafka_brokers)
-                .await
-                .context("kafka")?;
+            // The error names the brokers and why they did not answer.
+            let client = medlake_cdc::connect(&config.cdc.kafka_brokers).await?;
             Box::new(KafkaSink::new(client, &config.cdc.kafka_topic, &database)?)
         }
     };
@@ -205,9 +205,8 @@ pub async fn land(config: &Config, args: &LandArgs, quiet: bool) -> Result<()> {
         flush_interval: Duration::from_millis(config.cdc.flush_ms),
         follow: !args.once,
     };
-    let client = medlake_cdc::connect(&config.cdc.kafka_brokers)
-        .await
-        .context("kafka")?;
+    // The error names the brokers and why they did not answer.
+    let client = medlake_cdc::connect(&config.cdc.kafka_brokers).await?;
     let lake = Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
     let exporter = match &args.metrics {
         Some(addr) => Some(Exporter::serve(addr).await?),
