@@ -280,6 +280,17 @@ async fn steady_load(
     options: &CaptureOptions,
     first_id: i64,
 ) -> Result<Vec<Duration>> {
+    if let LoadPath::Kafka {
+        client,
+        land: land_options,
+        lake,
+    } = &path
+    {
+        // Catch up first: the binlog holds the direct run's load, which is not this run's.
+        let mut sink = KafkaSink::new(client.clone(), &land_options.topic, DATABASE)?;
+        capture(source, &mut sink, catalog, options, &NoCaptureProgress).await?;
+        land(client, lake, land_options, &NoLandProgress).await?;
+    }
     let latencies = Latencies::default();
     let mut follow = options.clone();
     follow.follow = true;
