@@ -311,6 +311,19 @@ fn untyped_value_from_json(json: &Json) -> MyValue {
     }
 }
 
+/// Whether `changes` (all of one table) are a bootstrap: an empty list is one too (a table
+/// that was empty at the snapshot).
+pub(crate) fn is_bootstrap(changes: &[&RowChange]) -> bool {
+    changes
+        .first()
+        .is_none_or(|c| c.kind == ChangeKind::BootstrapInsert)
+}
+
+/// Maxwell's `bootstrap-start` / `bootstrap-complete` message around a table's bootstrap.
+pub(crate) fn bootstrap_marker(kind: &str, database: &str, table: &str, ts: i64) -> Json {
+    json!({"database": database, "table": table, "type": kind, "ts": ts, "data": {}})
+}
+
 /// A value as JSON, the way Maxwell writes it: numbers for integers and decimals, text for
 /// strings, `YYYY-MM-DD HH:MM:SS.ffffff` for datetimes and `YYYY-MM-DD` for dates.
 pub fn json_value(ty: Option<ColumnType>, value: &MyValue) -> Json {

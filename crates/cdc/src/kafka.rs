@@ -30,10 +30,10 @@ use rskafka::client::partition::{Compression, OffsetAt, PartitionClient, Unknown
 pub use rskafka::client::Client;
 use rskafka::client::ClientBuilder;
 use rskafka::record::{Record, RecordAndOffset};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use tracing::info;
 
-use crate::change::{lake_records, ChangeKind, RowChange};
+use crate::change::{bootstrap_marker, is_bootstrap, lake_records, RowChange};
 use crate::sink::ChangeSink;
 use crate::{CdcError, Result};
 
@@ -182,19 +182,16 @@ async fn fetch(
         .map_err(|e| kafka_error(partition.topic(), e))
 }
 
-/// The first offset a partition still holds.
-async fn first_offset(partition: &PartitionClient) -> Result<i64> {
-    partition
+/// The first offset a partition still holds and the offset after its last message (the
+/// high watermark, as a fetch reports it: brokers differ in what ListOffsets(latest)
+/// answers, tansu 0.6 counts record batches).
+async fn offset_range(partition: &PartitionClient) -> Result<(i64, i64)> {
+    let first = partition
         .get_offset(OffsetAt::Earliest)
         .await
-        .map_err(|e| kafka_error(partition.topic(), e))
-}
-
-/// The offset after a partition's last message (its high watermark), as a fetch reports it:
-/// brokers differ in what ListOffsets answers (tansu 0.6 counts record batches).
-async fn end_offset(partition: &PartitionClient) -> Result<i64> {
-    let first = first_offset(partition).await?;
-    Ok(fetch(partition, first, PROBE_BYTES, 0).await?.1)
+        .map_err(|e| kafka_error(partition.topic(), e))?;
+    let (_, end) = fetch(partition, first, PROBE_BYTES, 0).await?;
+    Ok((first, end))
 }
 
 /// The last message of a partition. Kafka answers a fetch inside a record batch with the
@@ -202,8 +199,7 @@ async fn end_offset(partition: &PartitionClient) -> Result<i64> {
 /// offset asked, so the last batch's start is searched for (a fetch from an offset is empty
 /// exactly when no batch starts at or after it).
 async fn last_message(partition: &PartitionClient) -> Result<Option<RecordAndOffset>> {
-    let first = first_offset(partition).await?;
-    let (_, end) = fetch(partition, first, PROBE_BYTES, 0).await?;
+    let (first, end) = offset_range(partition).await?;
     if end <= first {
         return Ok(None);
     }
@@ -251,11 +247,6 @@ impl KafkaSink {
         }
         Ok(&self.partitions[table.name])
     }
-}
-
-/// A bootstrap marker message in Maxwell's shape.
-fn marker(kind: &str, database: &str, table: &str, ts: i64) -> Json {
-    json!({"database": database, "table": table, "type": kind, "ts": ts, "data": {}})
 }
 
 fn record(key: Option<String>, value: &Json, version: i64, ts: i64) -> Record {
@@ -318,13 +309,11 @@ impl ChangeSink for KafkaSink {
         let database = self.database.clone();
         let partition = self.partition(table).await?;
         let topic = partition.topic().to_string();
-        let bootstrap = changes
-            .first()
-            .is_none_or(|c| c.kind == ChangeKind::BootstrapInsert);
+        let bootstrap = is_bootstrap(changes);
         let ts = changes.first().map_or(0, |c| c.ts);
         let mut messages: Vec<(Record, Option<i64>)> = Vec::with_capacity(changes.len() + 2);
         if bootstrap {
-            let m = marker("bootstrap-start", &database, table.name, ts);
+            let m = bootstrap_marker("bootstrap-start", &database, table.name, ts);
             messages.push((record(None, &m, version, ts), None));
         }
         for c in changes {
@@ -341,7 +330,7 @@ impl ChangeSink for KafkaSink {
             ));
         }
         if bootstrap {
-            let m = marker("bootstrap-complete", &database, table.name, ts);
+            let m = bootstrap_marker("bootstrap-complete", &database, table.name, ts);
             messages.push((record(None, &m, version, ts), None));
         }
         for batch in batches_on_boundaries(messages, MAX_BATCH_BYTES) {
@@ -499,7 +488,7 @@ async fn land_table(
         .app_transaction_version(&ods, &app_id)
         .await?
         .unwrap_or(0);
-    let end_at_start = end_offset(&partition).await?;
+    let (_, end_at_start) = offset_range(&partition).await?;
     if start > end_at_start {
         return Err(CdcError::Kafka {
             what: format!("topic {topic}"),
@@ -535,8 +524,8 @@ async fn land_table(
         }
         for r in records {
             next = r.offset + 1;
-            if let Some(to) = read_message(&mut state, &r.record, r.offset)? {
-                commit(lake, table, &app_id, &mut state, to, totals, progress).await?;
+            if read_message(&mut state, &r.record, r.offset)? {
+                commit(lake, table, &app_id, &mut state, totals, progress).await?;
             }
         }
         let due = state
@@ -544,21 +533,19 @@ async fn land_table(
             .is_some_and(|s| s.elapsed() >= options.flush_interval);
         let caught_up = next >= high_watermark;
         if state.pending.len() >= options.batch_rows || due || (caught_up && !options.follow) {
-            let to = state.landed_to;
-            commit(lake, table, &app_id, &mut state, to, totals, progress).await?;
+            commit(lake, table, &app_id, &mut state, totals, progress).await?;
         }
         if let Ok(mut t) = totals.lock() {
             t.lag_by_topic
                 .insert(topic.clone(), (high_watermark - next).max(0));
         }
     }
-    let to = state.landed_to;
-    commit(lake, table, &app_id, &mut state, to, totals, progress).await
+    commit(lake, table, &app_id, &mut state, totals, progress).await
 }
 
-/// Takes in one message. Returns `Some(offset)` when everything before `offset` must be
-/// committed first (a bootstrap starts), `None` otherwise.
-fn read_message(state: &mut TopicState, record: &Record, offset: i64) -> Result<Option<i64>> {
+/// Takes in one message. Returns whether the pending changes must be committed before any
+/// other message is taken in (a bootstrap starts at `landed_to`).
+fn read_message(state: &mut TopicState, record: &Record, offset: i64) -> Result<bool> {
     let bad = |reason: String| CdcError::Message {
         topic: state.topic.clone(),
         offset,
@@ -577,7 +564,7 @@ fn read_message(state: &mut TopicState, record: &Record, offset: i64) -> Result<
             // earlier bootstrap is dropped, as the capture that wrote it started again.
             state.bootstrap = Some(Vec::new());
             state.landed_to = offset;
-            return Ok((!state.pending.is_empty()).then_some(offset));
+            return Ok(!state.pending.is_empty());
         }
         "bootstrap-complete" => {
             if let Some(rows) = state.bootstrap.take() {
@@ -585,7 +572,7 @@ fn read_message(state: &mut TopicState, record: &Record, offset: i64) -> Result<
             }
             state.landed_to = offset + 1;
             state.since.get_or_insert_with(Instant::now);
-            return Ok(None);
+            return Ok(false);
         }
         _ => {}
     }
@@ -598,7 +585,7 @@ fn read_message(state: &mut TopicState, record: &Record, offset: i64) -> Result<
             state.since.get_or_insert_with(Instant::now);
         }
     }
-    Ok(None)
+    Ok(false)
 }
 
 /// What kind of JSON error, without the text around it (which could hold PHI).
@@ -611,13 +598,13 @@ fn json_error_kind(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// Lands the pending changes with the marker `to` (the next offset to read) in one commit.
+/// Lands the pending changes in one commit, marked with `landed_to` (the next offset to
+/// read).
 async fn commit(
     lake: &Lake,
     table: &'static Table,
     app_id: &str,
     state: &mut TopicState,
-    to: i64,
     totals: &std::sync::Mutex<Totals>,
     progress: &dyn LandProgress,
 ) -> Result<()> {
@@ -629,7 +616,7 @@ async fn commit(
     let batch = lake_records(table, &refs)?;
     let marker = AppTransaction {
         app_id: app_id.to_string(),
-        version: to,
+        version: state.landed_to,
     };
     lake.append(&table.ods_inc_name(), vec![batch], Some(marker))
         .await?;
@@ -651,6 +638,7 @@ async fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn rec(bytes: usize) -> Record {
         Record {
@@ -699,7 +687,7 @@ mod tests {
     fn message(kind: &str, id: i64) -> Record {
         let table = medlake_schema::table("dict").unwrap();
         let value = if kind.starts_with("bootstrap-") && kind != "bootstrap-insert" {
-            marker(kind, "medical", "dict", 0)
+            bootstrap_marker(kind, "medical", "dict", 0)
         } else {
             let mut data = serde_json::Map::new();
             for c in &table.columns {
@@ -725,8 +713,8 @@ mod tests {
         ];
         let mut flushes = Vec::new();
         for (offset, (kind, id)) in stream.iter().enumerate() {
-            if let Some(to) = read_message(&mut s, &message(kind, *id), offset as i64).unwrap() {
-                flushes.push((to, s.pending.len()));
+            if read_message(&mut s, &message(kind, *id), offset as i64).unwrap() {
+                flushes.push((s.landed_to, s.pending.len()));
                 s.pending.clear();
             }
         }

@@ -7,9 +7,8 @@ use std::io::Write;
 use async_trait::async_trait;
 use medlake_lake::{AppTransaction, Lake};
 use medlake_schema::Table;
-use serde_json::json;
 
-use crate::change::{lake_records, ChangeKind, RowChange};
+use crate::change::{bootstrap_marker, is_bootstrap, lake_records, RowChange};
 use crate::{CdcError, Result};
 
 /// The writer id of binlog capture's `txn` markers in the lake.
@@ -141,21 +140,28 @@ impl<W: Write + Send> ChangeSink for MaxwellSink<W> {
         changes: &[&RowChange],
         _version: i64,
     ) -> Result<()> {
-        let bootstrap = changes
-            .first()
-            .is_none_or(|c| c.kind == ChangeKind::BootstrapInsert);
-        let marker = |kind: &str, ts: i64, database: &str| json!({"database": database, "table": table.name, "type": kind, "ts": ts, "data": {}});
+        let bootstrap = is_bootstrap(changes);
         let (ts, database) = changes
             .first()
             .map_or((0, String::new()), |c| (c.ts, c.database.clone()));
         if bootstrap {
-            self.line(&marker("bootstrap-start", ts, &database))?;
+            self.line(&bootstrap_marker(
+                "bootstrap-start",
+                &database,
+                table.name,
+                ts,
+            ))?;
         }
         for change in changes {
             self.line(&change.maxwell_json())?;
         }
         if bootstrap {
-            self.line(&marker("bootstrap-complete", ts, &database))?;
+            self.line(&bootstrap_marker(
+                "bootstrap-complete",
+                &database,
+                table.name,
+                ts,
+            ))?;
         }
         self.out
             .flush()

@@ -202,6 +202,7 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
             "commit-to-lake through Kafka",
             LoadPath::Kafka {
                 client,
+                sink: kafka_sink,
                 land: land_options,
                 lake: landed,
             },
@@ -264,6 +265,7 @@ enum LoadPath {
     Direct(Lake),
     Kafka {
         client: Arc<medlake_cdc::KafkaClient>,
+        sink: KafkaSink,
         land: LandOptions,
         lake: Lake,
     },
@@ -275,20 +277,20 @@ async fn steady_load(
     args: &CdcBenchArgs,
     source: &BinlogSource,
     catalog: &Catalog,
-    path: LoadPath,
+    mut path: LoadPath,
     db_url: &str,
     options: &CaptureOptions,
     first_id: i64,
 ) -> Result<Vec<Duration>> {
     if let LoadPath::Kafka {
         client,
+        sink,
         land: land_options,
         lake,
-    } = &path
+    } = &mut path
     {
         // Catch up first: the binlog holds the direct run's load, which is not this run's.
-        let mut sink = KafkaSink::new(client.clone(), &land_options.topic, DATABASE)?;
-        capture(source, &mut sink, catalog, options, &NoCaptureProgress).await?;
+        capture(source, sink, catalog, options, &NoCaptureProgress).await?;
         land(client, lake, land_options, &NoLandProgress).await?;
     }
     let latencies = Latencies::default();
@@ -322,10 +324,10 @@ async fn steady_load(
         }
         LoadPath::Kafka {
             client,
+            mut sink,
             land: mut land_options,
             lake,
         } => {
-            let mut sink = KafkaSink::new(client.clone(), &land_options.topic, DATABASE)?;
             let capturing = capture(source, &mut sink, catalog, &follow, &NoCaptureProgress);
             land_options.follow = true;
             // The lander runs on its own task, as it would in its own process.

@@ -299,43 +299,42 @@ impl LandProgress for LandBar {
     fn landed(&self, topic: &str, _changes: &[medlake_cdc::RowChange], f: &LandFigures) {
         let secs = self.0.started.elapsed().as_secs_f64().max(1e-3);
         if let Some(exporter) = &self.0.exporter {
-            let gauge = |name, help, value| Metric {
+            let metric = |name, help, kind, value| Metric {
                 name,
                 help,
-                kind: "gauge",
+                kind,
                 labels: String::new(),
                 value,
             };
             exporter.publish(&[
-                Metric {
-                    kind: "counter",
-                    ..gauge(
-                        "medlake_land_changes_total",
-                        "Row changes landed from Kafka since the start.",
-                        f.changes as f64,
-                    )
-                },
-                Metric {
-                    kind: "counter",
-                    ..gauge(
-                        "medlake_land_commits_total",
-                        "Lake commits made since the start.",
-                        f.commits as f64,
-                    )
-                },
-                gauge(
+                metric(
+                    "medlake_land_changes_total",
+                    "Row changes landed from Kafka since the start.",
+                    "counter",
+                    f.changes as f64,
+                ),
+                metric(
+                    "medlake_land_commits_total",
+                    "Lake commits made since the start.",
+                    "counter",
+                    f.commits as f64,
+                ),
+                metric(
                     "medlake_land_changes_per_second",
                     "Row changes landed per second since the start.",
+                    "gauge",
                     f.changes as f64 / secs,
                 ),
-                gauge(
+                metric(
                     "medlake_land_lag_messages",
                     "Messages behind the end of the topics.",
+                    "gauge",
                     f.lag_messages as f64,
                 ),
-                gauge(
+                metric(
                     "medlake_land_lag_seconds",
                     "Seconds from the last landed change's source commit to its landing.",
+                    "gauge",
                     f.lag_seconds.max(0) as f64,
                 ),
             ]);

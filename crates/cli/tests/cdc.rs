@@ -372,6 +372,12 @@ fn kafka_env(brokers: &str) -> [(&str, &str); 3] {
     ]
 }
 
+/// Publishes the binlog to Kafka up to its current end, then lands the topics up to theirs.
+fn publish_and_land(sandbox: &Sandbox, env: &[(&str, &str)]) {
+    sandbox.run_env(&["cdc", "--once", "--to", "kafka"], env);
+    sandbox.run_env(&["cdc", "land", "--once"], env);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn binlog_through_kafka_lands_what_direct_capture_lands() {
     let server = binlog_server().await;
@@ -382,8 +388,7 @@ async fn binlog_through_kafka_lands_what_direct_capture_lands() {
     let direct = Sandbox::with_business(&db.url());
     for _ in 0..2 {
         simulate_day(&via_kafka);
-        via_kafka.run_env(&["cdc", "--once", "--to", "kafka"], &env);
-        via_kafka.run_env(&["cdc", "land", "--once"], &env);
+        publish_and_land(&via_kafka, &env);
         direct.run(&["cdc", "--once"]);
     }
     let (kafka_lake, direct_lake) = (via_kafka.lake(), direct.lake());
@@ -476,8 +481,7 @@ async fn kafka_reader_and_lander_killed_at_random_moments_lose_and_double_nothin
     // Both bootstrap from the same state; then the day is captured while it is written,
     // through Kafka by a reader and a lander each killed (SIGKILL) at random moments, and
     // directly by one capture that runs once at the end.
-    killed.run_env(&["cdc", "--once", "--to", "kafka"], &env);
-    killed.run_env(&["cdc", "land", "--once"], &env);
+    publish_and_land(&killed, &env);
     reference.run(&["cdc", "--once"]);
     kill_while_simulating(
         &killed,
@@ -485,8 +489,7 @@ async fn kafka_reader_and_lander_killed_at_random_moments_lose_and_double_nothin
         &[&["cdc", "--to", "kafka"], &["cdc", "land"]],
         &env,
     );
-    killed.run_env(&["cdc", "--once", "--to", "kafka"], &env);
-    killed.run_env(&["cdc", "land", "--once"], &env);
+    publish_and_land(&killed, &env);
     reference.run(&["cdc", "--once"]);
     assert_lake_matches(&db, &killed.lake(), &reference.lake()).await;
 }
@@ -506,8 +509,7 @@ async fn kafka_reader_and_lander_killed_from_the_bootstrap_on_land_each_row_once
         &[&["cdc", "--to", "kafka"], &["cdc", "land"]],
         &env,
     );
-    sandbox.run_env(&["cdc", "--once", "--to", "kafka"], &env);
-    sandbox.run_env(&["cdc", "land", "--once"], &env);
+    publish_and_land(&sandbox, &env);
     let lake = sandbox.lake();
     for table in changing_tables() {
         let source = source_rows(&db.url(), table).await;
