@@ -61,6 +61,20 @@ pub struct CdcBenchArgs {
 
 const DATABASE: &str = "medlake_bench_cdc";
 
+/// The throughput table: what was done, how many rows or changes, in how many seconds.
+#[derive(Default)]
+struct StepFigures {
+    rows: Vec<(&'static str, u64, f64)>,
+}
+
+impl StepFigures {
+    /// Records a step that began at `started` and has just ended.
+    fn record(&mut self, what: &'static str, count: u64, started: Instant) {
+        self.rows
+            .push((what, count, started.elapsed().as_secs_f64()));
+    }
+}
+
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: &CdcBenchArgs) -> Result<()> {
     let (_temp, dir) = work_dir(args.dir.as_deref())?;
@@ -86,7 +100,7 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
         args.seconds,
         dir.display()
     );
-    let mut rows_table: Vec<(String, u64, f64)> = Vec::new();
+    let mut rows_table = StepFigures::default();
 
     // The population and a first day: every captured table has rows to bootstrap.
     simulate_cmd::simulate(&db_url, &SimulationPlan::from_config(&config, 1), true).await?;
@@ -106,11 +120,11 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
     let mut sink = LakeSink::new(lake.clone());
     capture(&source, &mut sink, &catalog, &options, &NoCaptureProgress).await?;
     let bootstrap_rows = lake_rows(&lake, &tables).await?;
-    rows_table.push((
-        "bootstrap of the population and a first day into the lake (rows)".into(),
+    rows_table.record(
+        "bootstrap of the population and a first day into the lake (rows)",
         bootstrap_rows,
-        started.elapsed().as_secs_f64(),
-    ));
+        started,
+    );
 
     // Kafka starts from the same state: its topics (named for this run) and a second lake
     // get the bootstrap before the day is written.
@@ -161,19 +175,19 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
     while let Some(tx) = stream.next().await? {
         changes += tx.changes.len() as u64;
     }
-    rows_table.push((
-        "reader: one day's binlog decoded (row changes)".into(),
+    rows_table.record(
+        "reader: one day's binlog decoded (row changes)",
         changes,
-        started.elapsed().as_secs_f64(),
-    ));
+        started,
+    );
 
     let started = Instant::now();
     let figures = capture(&source, &mut sink, &catalog, &options, &NoCaptureProgress).await?;
-    rows_table.push((
-        "binlog -> lake: one day, exactly once (row changes)".into(),
+    rows_table.record(
+        "binlog -> lake: one day, exactly once (row changes)",
         figures.changes,
-        started.elapsed().as_secs_f64(),
-    ));
+        started,
+    );
 
     let mut paths = vec![("commit-to-lake", LoadPath::Direct(lake.clone()))];
     if let Some((client, mut kafka_sink, landed, land_options)) = kafka {
@@ -186,18 +200,18 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
             &NoCaptureProgress,
         )
         .await?;
-        rows_table.push((
-            "binlog -> Kafka: one day, exactly once (row changes)".into(),
+        rows_table.record(
+            "binlog -> Kafka: one day, exactly once (row changes)",
             figures.changes,
-            started.elapsed().as_secs_f64(),
-        ));
+            started,
+        );
         let started = Instant::now();
         let figures = land(&client, &landed, &land_options, &NoLandProgress).await?;
-        rows_table.push((
-            "Kafka -> lake: one day, exactly once (row changes)".into(),
+        rows_table.record(
+            "Kafka -> lake: one day, exactly once (row changes)",
             figures.changes,
-            started.elapsed().as_secs_f64(),
-        ));
+            started,
+        );
         paths.push((
             "commit-to-lake through Kafka",
             LoadPath::Kafka {
@@ -232,7 +246,7 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
 
     println!("\n| step | count | seconds | per second |");
     println!("|---|---:|---:|---:|");
-    for (what, n, secs) in &rows_table {
+    for (what, n, secs) in &rows_table.rows {
         println!(
             "| {what} | {n} | {secs:.2} | {:.0} |",
             *n as f64 / secs.max(1e-9)
