@@ -80,14 +80,21 @@ kafka_up || { log "the Kafka broker did not come up on 127.0.0.1:$kafka_port (se
 log "Kafka broker (tansu) is up on 127.0.0.1:$kafka_port"
 
 venv=${MEDLAKE_TEST_VENV:-/var/tmp/medlake-test-venv}
-if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka' >/dev/null 2>&1; then
-  log "installing the Python Delta reader and Kafka consumer into $venv"
+if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka, psycopg, sqlalchemy' >/dev/null 2>&1; then
+  log "installing the Python Delta reader, Kafka consumer and PostgreSQL clients into $venv"
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check 'deltalake>=1.0' 'pyarrow>=15' \
-    'kafka-python>=2.0' >&2
+    'kafka-python>=2.0' 'psycopg[binary]>=3.1' 'SQLAlchemy>=2.0' >&2
 fi
 "$venv/bin/python" -c 'import deltalake' || { log "deltalake for Python is not importable"; exit 1; }
 log "Python Delta reader: $("$venv/bin/python" -c 'import deltalake; print(deltalake.__version__)')"
+
+# psql, the PostgreSQL client the serving tests drive (the client only; no server is needed).
+if ! command -v psql >/dev/null 2>&1; then
+  log "installing psql from Debian's packages"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >&2
+fi
+command -v psql >/dev/null 2>&1 || { log "psql is not installed"; exit 1; }
 
 echo "export MEDLAKE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306"
 echo "export MEDLAKE_TEST_BINLOG_URL=mysql://root@127.0.0.1:$binlog_port"

@@ -19,6 +19,9 @@ use chrono::{Local, NaiveDateTime};
 use rusqlite::{params, Connection, OptionalExtension};
 use thiserror::Error;
 
+mod accounts;
+pub use accounts::{Account, AuditRecord, NewAccount};
+
 /// What can go wrong in the catalog.
 #[derive(Debug, Error)]
 pub enum CatalogError {
@@ -151,6 +154,33 @@ const MIGRATIONS: &[&str] = &[
         offset INTEGER NOT NULL,
         updated TEXT NOT NULL
     );",
+    "CREATE TABLE account (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        scram_salt BLOB NOT NULL,
+        scram_salted_password BLOB NOT NULL,
+        created TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE api_token (
+        token_hash TEXT PRIMARY KEY,
+        account TEXT NOT NULL REFERENCES account(name) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+    CREATE TABLE query_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        account TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        statement TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        rows INTEGER,
+        millis INTEGER,
+        error TEXT
+    );
+    CREATE INDEX query_audit_account ON query_audit(account, id);",
 ];
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";

@@ -27,6 +27,27 @@ pub struct Config {
     pub warehouse: WarehouseConfig,
     /// Change capture from the binlog.
     pub cdc: CdcConfig,
+    /// Serving: the web UI, the JSON API and the PostgreSQL protocol.
+    pub serve: ServeConfig,
+}
+
+/// Serving settings (`medlake serve`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address of the web UI and JSON API.
+    pub http: String,
+    /// Host the PostgreSQL protocol listens on.
+    pub pg_host: String,
+    /// Port of the PostgreSQL protocol (not 5432, so it never collides with a PostgreSQL).
+    pub pg_port: u16,
+    /// Seconds a web login lasts (default 8 hours).
+    pub session_seconds: u64,
+    /// Mark the session cookie Secure: browsers send it over HTTPS and to localhost only.
+    /// Turn off only behind a trusted network when serving plain HTTP to other machines.
+    pub secure_cookies: bool,
+    /// Seconds between looks for new lake versions (a finished build or sync).
+    pub refresh_seconds: u64,
 }
 
 /// Warehouse build settings.
@@ -144,6 +165,14 @@ impl Config {
                 server_id: 0,
                 kafka_brokers: "127.0.0.1:9092".into(),
                 kafka_topic: medlake_cdc::DEFAULT_TOPIC.into(),
+            },
+            serve: ServeConfig {
+                http: "127.0.0.1:8787".into(),
+                pg_host: "127.0.0.1".into(),
+                pg_port: 15432,
+                session_seconds: 8 * 3600,
+                secure_cookies: true,
+                refresh_seconds: 30,
             },
         }
     }

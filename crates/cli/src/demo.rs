@@ -33,6 +33,9 @@ pub struct DemoArgs {
     /// First simulated day.
     #[arg(long, default_value = "2026-01-01")]
     pub start: NaiveDate,
+    /// Stop after building instead of serving the web UI and PostgreSQL protocol.
+    #[arg(long)]
+    pub no_serve: bool,
 }
 
 /// Measures shown at the end of the demo, overall, for the last day and its 7-day window.
@@ -173,7 +176,11 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
         "  python3 scripts/read_lake.py {}   # any Delta reader works",
         args.dir.join("lake").display()
     );
-    Ok(())
+    if args.no_serve {
+        return Ok(());
+    }
+    println!("\nserving the demo (Ctrl-C stops):");
+    crate::serve_cmd::serve(&config, &crate::serve_cmd::ServeArgs::default()).await
 }
 
 async fn print_headlines(

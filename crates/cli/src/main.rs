@@ -10,6 +10,7 @@ mod demo;
 mod metrics_endpoint;
 mod progress;
 mod report;
+mod serve_cmd;
 mod simulate_cmd;
 mod sync_cmd;
 
@@ -92,14 +93,22 @@ enum Command {
     /// Kafka with --to kafka, land Kafka with `cdc land`, or print Maxwell JSON with
     /// --to maxwell). Follows the binlog until Ctrl-C unless --once.
     Cdc(cdc_cmd::CdcCommand),
+    /// Serve the web UI (dashboards, SQL Lab, catalog, runs), the JSON API and the
+    /// PostgreSQL protocol over the lake. The first start creates an admin account and
+    /// shows its generated password once.
+    Serve(serve_cmd::ServeArgs),
+    /// Manage the accounts of the web UI, API and PostgreSQL protocol.
+    Users(serve_cmd::UsersCommand),
 }
 
 fn init_logging(verbose: u8) {
     // delta-rs logs failures it also returns; medlake reports those itself, once.
     let default = match verbose {
-        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn,medlake_warehouse=warn,medlake_cdc=warn",
+        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn,medlake_warehouse=warn,medlake_cdc=warn,medlake_serve=warn",
         1 => "info",
-        _ => "debug",
+        // datafusion-postgres logs each statement's text at debug; statements may hold
+        // patient data, so its debug output stays off.
+        _ => "debug,datafusion_postgres=info,pgwire=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -187,6 +196,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo(args) => demo::run(&args, cli.quiet).await,
         Command::Bench(args) => bench::run(&args).await,
+        Command::Serve(args) => serve_cmd::serve(&load()?, &args).await,
+        Command::Users(users) => serve_cmd::users(&load()?, &users),
         Command::Cdc(cdc) => match &cdc.sub {
             Some(cdc_cmd::CdcSub::Bench(args)) => cdc_bench::run(args).await,
             Some(cdc_cmd::CdcSub::Land(args)) => cdc_cmd::land(&load()?, args, cli.quiet).await,

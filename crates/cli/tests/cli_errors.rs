@@ -82,9 +82,20 @@ fn unreachable_mysql_is_one_line_and_hides_the_password() {
 #[test]
 fn every_command_has_help() {
     for cmd in [
-        "simulate", "sync", "lake", "runs", "config", "demo", "bench",
+        "simulate",
+        "sync",
+        "lake",
+        "runs",
+        "config",
+        "demo",
+        "bench",
+        "serve",
+        "users",
+        "users add",
     ] {
-        let (ok, out, err) = medlake(&[cmd, "--help"], &[]);
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let (ok, out, err) = medlake(&args, &[]);
         assert!(ok, "{cmd} --help failed: {err}");
         assert!(out.contains("Usage: medlake"), "{cmd}: {out}");
     }

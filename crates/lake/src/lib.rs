@@ -221,9 +221,21 @@ impl Lake {
 
     /// Registers table `name` in `ctx` (a no-op for a table never written).
     pub async fn register(&self, ctx: &SessionContext, name: &str) -> Result<()> {
+        self.register_and_summarize(ctx, name).await.map(|_| ())
+    }
+
+    /// Registers table `name` in `ctx` and returns what it holds, from the same version
+    /// (`None` for a table never written). A server uses this to refresh its tables and
+    /// their listing in one read of each Delta log.
+    pub async fn register_and_summarize(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+    ) -> Result<Option<TableSummary>> {
         let Some(table) = self.load(name).await? else {
-            return Ok(());
+            return Ok(None);
         };
+        let summary = TableSummary::of(name, &table)?;
         let state = ctx.state();
         table
             .update_datafusion_session(&state)
@@ -241,7 +253,7 @@ impl Lake {
             .map_err(|e| LakeError::Query(e.to_string()))?;
         ctx.register_table(name, Arc::new(provider))
             .map_err(|e| LakeError::Query(e.to_string()))?;
-        Ok(())
+        Ok(Some(summary))
     }
 
     /// Names of the Delta tables directly under the root, sorted.

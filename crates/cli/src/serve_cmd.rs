@@ -1,0 +1,180 @@
+//! `medlake serve` and `medlake users`: the server over the lake, and its accounts.
+
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use medlake_catalog::Catalog;
+use medlake_serve::{Accounts, HttpOptions, Role, ServeOptions};
+
+use crate::config::Config;
+
+/// Options of `medlake serve`.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address of the web UI and JSON API (default: serve.http, 127.0.0.1:8787).
+    #[arg(long, value_name = "HOST:PORT")]
+    http: Option<String>,
+    /// Port of the PostgreSQL protocol (default: serve.pg_port, 15432).
+    #[arg(long, value_name = "PORT")]
+    pg_port: Option<u16>,
+    /// Host the PostgreSQL protocol listens on (default: serve.pg_host, 127.0.0.1).
+    #[arg(long, value_name = "HOST")]
+    pg_host: Option<String>,
+}
+
+/// `medlake users`: accounts of the web UI, API and PostgreSQL protocol.
+#[derive(Debug, Args)]
+pub struct UsersCommand {
+    #[command(subcommand)]
+    sub: UsersSub,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersSub {
+    /// List accounts with their role.
+    List,
+    /// Create an account; its password is generated and shown once, or read from stdin.
+    Add {
+        /// Account name (lowercase letters, digits, '_', '.', '-').
+        name: String,
+        /// admin, analyst (SQL over every table) or viewer (report tables only).
+        #[arg(long, default_value = "analyst")]
+        role: String,
+        /// Read the password from the first line of stdin instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password: generated and shown once, or read from stdin.
+    Passwd {
+        /// Account name.
+        name: String,
+        /// Read the password from the first line of stdin instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: no more logins, tokens stop working.
+    Disable {
+        /// Account name.
+        name: String,
+    },
+    /// Issue an API token (Authorization: Bearer ...) for an account, shown once.
+    Token {
+        /// Account name.
+        name: String,
+        /// What the token is for, e.g. "grafana".
+        #[arg(long, default_value = "api")]
+        label: String,
+    },
+}
+
+fn accounts(config: &Config) -> Result<Accounts> {
+    let catalog = Catalog::open(&config.catalog.path).context("catalog")?;
+    Ok(Accounts::new(Arc::new(catalog))?)
+}
+
+fn password_from_stdin(wanted: bool) -> Result<Option<String>> {
+    if !wanted {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()))
+}
+
+/// Runs `medlake users ...`.
+pub fn users(config: &Config, command: &UsersCommand) -> Result<()> {
+    let accounts = accounts(config)?;
+    match &command.sub {
+        UsersSub::List => {
+            println!("{:<24} {:<8} {:<20} status", "account", "role", "created");
+            for a in accounts.catalog().accounts()? {
+                let status = if a.disabled { "disabled" } else { "active" };
+                let created = a.created.format("%Y-%m-%d %H:%M:%S");
+                println!("{:<24} {:<8} {:<20} {status}", a.name, a.role, created);
+            }
+        }
+        UsersSub::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let role = Role::parse(role)?;
+            let chosen = password_from_stdin(*password_stdin)?;
+            let password = accounts.create(name, role, chosen.as_deref())?;
+            println!("created account {name} ({role})");
+            if chosen.is_none() {
+                println!("password (shown once): {password}");
+            }
+        }
+        UsersSub::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let chosen = password_from_stdin(*password_stdin)?;
+            let password = accounts.set_password(name, chosen.as_deref())?;
+            println!("password of {name} changed");
+            if chosen.is_none() {
+                println!("password (shown once): {password}");
+            }
+        }
+        UsersSub::Disable { name } => {
+            accounts.disable(name)?;
+            println!("account {name} disabled");
+        }
+        UsersSub::Token { name, label } => {
+            let token = accounts.issue_token(name, label)?;
+            println!("API token for {name} (shown once; send as Authorization: Bearer <token>):");
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+/// The serving options the config and flags ask for.
+pub fn serve_options(config: &Config, args: &ServeArgs) -> ServeOptions {
+    let s = &config.serve;
+    ServeOptions {
+        http_addr: args.http.clone().unwrap_or_else(|| s.http.clone()),
+        pg_host: args.pg_host.clone().unwrap_or_else(|| s.pg_host.clone()),
+        pg_port: args.pg_port.unwrap_or(s.pg_port),
+        http: HttpOptions {
+            session_lifetime: Duration::from_secs(s.session_seconds),
+            secure_cookies: s.secure_cookies,
+        },
+        refresh_every: Duration::from_secs(s.refresh_seconds.max(1)),
+    }
+}
+
+/// Runs `medlake serve` until it fails or is stopped.
+pub async fn serve(config: &Config, args: &ServeArgs) -> Result<()> {
+    let options = serve_options(config, args);
+    let catalog = Arc::new(Catalog::open(&config.catalog.path).context("catalog")?);
+    let lake = medlake_lake::Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
+    if let Some((name, password)) = Accounts::new(catalog.clone())?.ensure_first_admin()? {
+        println!("first start: created account {name} (admin)");
+        println!("password (shown once; change it with `medlake users passwd {name}`): {password}");
+    }
+    print_addresses(&options);
+    tokio::select! {
+        served = medlake_serve::serve(lake, catalog, options) => served.context("serving")?,
+        _ = tokio::signal::ctrl_c() => println!("stopped"),
+    }
+    Ok(())
+}
+
+/// Where to point a browser and psql.
+pub fn print_addresses(options: &ServeOptions) {
+    println!("web UI and API: http://{}/", options.http_addr);
+    println!(
+        "PostgreSQL:     psql -h {} -p {} -U <account> {}",
+        options.pg_host,
+        options.pg_port,
+        medlake_serve::query::DATABASE
+    );
+}

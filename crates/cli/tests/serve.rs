@@ -1,0 +1,542 @@
+//! `medlake serve` with real clients: psql, psycopg and SQLAlchemy over the PostgreSQL
+//! protocol (SCRAM-SHA-256 logins), and the HTTP login, sessions, CSRF and API tokens.
+//! Every refusal is checked to be a clear one and to run no query.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+use common::{days, row_strings, Sandbox};
+use deltalake::datafusion::prelude::SessionContext;
+
+const START: &str = "2026-03-01";
+
+/// One server over one built lake serves every check in turn (building the lake is the
+/// slow part); each check names what it proves.
+#[test]
+fn serving_with_real_clients() {
+    let s = served();
+    psql_lists_describes_and_queries_the_lake(&s);
+    psycopg_and_sqlalchemy_read_the_lake(&s);
+    wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(&s);
+    web_login_sessions_csrf_and_tokens_guard_every_query(&s);
+    an_expired_session_is_refused(&s);
+}
+
+/// A lake with a built warehouse, a server over it, and two accounts.
+struct Served {
+    sandbox: Sandbox,
+    server: Child,
+    http: String,
+    pg_port: u16,
+    analyst_password: String,
+    viewer_password: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The line after `password (shown once): ` in a command's output.
+fn shown_password(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.split_once("password (shown once").map(|(_, p)| p))
+        .and_then(|p| p.rsplit(": ").next())
+        .expect("a generated password is shown")
+        .trim()
+        .to_string()
+}
+
+fn start_server(sandbox: &Sandbox, envs: &[(&str, &str)]) -> (Child, String, u16) {
+    let http = format!("127.0.0.1:{}", free_port());
+    let pg_port = free_port();
+    let server = sandbox.spawn(
+        &["serve", "--http", &http, "--pg-port", &pg_port.to_string()],
+        envs,
+    );
+    for _ in 0..600 {
+        let http_up = http_request(&http, "GET", "/healthz", &[], "").is_some();
+        if http_up && TcpStream::connect(("127.0.0.1", pg_port)).is_ok() {
+            return (server, http, pg_port);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("medlake serve did not come up on {http} and port {pg_port}");
+}
+
+fn served() -> Served {
+    {
+        let sandbox = Sandbox::sqlite();
+        sandbox.run(&[
+            "simulate", "--days", "2", "--scale", "0.003", "--seed", "5", "--start", START,
+        ]);
+        for day in days(START, 2) {
+            sandbox.run(&["sync", "--day", &day, "--no-reconcile"]);
+            sandbox.run(&["build", "--day", &day]);
+        }
+        let analyst = sandbox.run(&["users", "add", "analyst", "--role", "analyst"]);
+        let viewer = sandbox.run(&["users", "add", "viewer", "--role", "viewer"]);
+        let (server, http, pg_port) = start_server(&sandbox, &[]);
+        Served {
+            analyst_password: shown_password(&analyst),
+            viewer_password: shown_password(&viewer),
+            sandbox,
+            server,
+            http,
+            pg_port,
+        }
+    }
+}
+
+/// The rows of `sql` read straight from the lake, not through the server.
+fn lake_rows(sandbox: &Sandbox, sql: &str) -> Vec<String> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ctx: SessionContext = sandbox.lake().session().await.unwrap();
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        batches.iter().flat_map(row_strings).collect()
+    })
+}
+
+fn psql(s: &Served, user: &str, password: &str, args: &[&str]) -> Output {
+    Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &s.pg_port.to_string(),
+            "-U",
+            user,
+            "-d",
+            "medlake",
+        ])
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .output()
+        .expect("psql runs (scripts/services.sh installs it)")
+}
+
+fn ok_stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn psql_lists_describes_and_queries_the_lake(s: &Served) {
+    let listed = ok_stdout(&psql(s, "analyst", &s.analyst_password, &["-c", "\\dt"]));
+    let listed: BTreeSet<String> = listed
+        .lines()
+        .filter_map(|l| l.split('|').nth(1).map(str::to_string))
+        .collect();
+    let lake: BTreeSet<String> = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(s.sandbox.lake().table_names())
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(listed, lake, "\\dt lists exactly the lake's tables");
+
+    let described = ok_stdout(&psql(
+        s,
+        "analyst",
+        &s.analyst_password,
+        &["-c", "\\d ads_metric_value"],
+    ));
+    for column in ["metric", "dimension_value", "window_days", "value", "dt"] {
+        assert!(
+            described
+                .lines()
+                .any(|l| l.starts_with(&format!("{column}|"))),
+            "\\d ads_metric_value shows column {column}:\n{described}"
+        );
+    }
+
+    let sql = "SELECT metric, dimension_value, value FROM ads_metric_value \
+               WHERE dt = '2026-03-02' AND window_days = 1 ORDER BY metric, dimension_value";
+    let served_rows = ok_stdout(&psql(s, "analyst", &s.analyst_password, &["-c", sql]));
+    let served_rows: Vec<&str> = served_rows.lines().filter(|l| !l.is_empty()).collect();
+    let lake_rows = lake_rows(&s.sandbox, sql);
+    assert!(!lake_rows.is_empty(), "the built day has metric values");
+    assert_eq!(served_rows.len(), lake_rows.len(), "psql returns every row");
+    for (served, direct) in served_rows.iter().zip(&lake_rows) {
+        let served: Vec<&str> = served.split('|').collect();
+        let direct: Vec<&str> = direct.split('|').collect();
+        assert_eq!(served[..2], direct[..2]);
+        let (a, b): (f64, f64) = (served[2].parse().unwrap(), direct[2].parse().unwrap());
+        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} != {b}");
+    }
+}
+
+fn psycopg_and_sqlalchemy_read_the_lake(s: &Served) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/pg_clients_check.py"
+    );
+    let out = Command::new(common::python())
+        .args([
+            script,
+            "127.0.0.1",
+            &s.pg_port.to_string(),
+            "analyst",
+            "medlake",
+            "dwd_consultation_paid",
+        ])
+        .env("PGPASSWORD", &s.analyst_password)
+        .output()
+        .expect("python runs");
+    let seen: serde_json::Value =
+        serde_json::from_str(&ok_stdout(&out)).expect("the script prints JSON");
+    let direct: i64 = lake_rows(&s.sandbox, "SELECT count(*) FROM dwd_consultation_paid")[0]
+        .parse()
+        .unwrap();
+    assert!(direct > 0);
+    assert_eq!(seen["psycopg_count"], direct);
+    assert_eq!(seen["psycopg_param_count"], direct);
+    assert_eq!(seen["sqlalchemy_count"], direct);
+    let schemas: Vec<&str> = seen["schemas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(schemas.contains(&"public"), "schemas: {schemas:?}");
+    let tables: Vec<&str> = seen["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        tables.contains(&"dwd_consultation_paid") && tables.contains(&"ads_metric_value"),
+        "tables: {tables:?}"
+    );
+    let columns: Vec<&str> = seen["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        columns.contains(&"consultation_id") && columns.contains(&"dt"),
+        "columns: {columns:?}"
+    );
+}
+
+/// Statements in the query audit so far.
+fn audit_count(s: &Served) -> usize {
+    let catalog = medlake_catalog::Catalog::open(&s.sandbox.dir.path().join("catalog.db")).unwrap();
+    catalog.audit_records(None, 1_000_000).unwrap().len()
+}
+
+fn wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(s: &Served) {
+    let before = audit_count(s);
+    let wrong = psql(s, "analyst", "not-the-password", &["-c", "SELECT 1"]);
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("password authentication failed")
+            || stderr.contains("Password authentication failed"),
+        "{stderr}"
+    );
+    let unknown = psql(s, "nobody", "whatever-password", &["-c", "SELECT 1"]);
+    assert!(!unknown.status.success());
+    let unknown_err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        unknown_err
+            .to_lowercase()
+            .contains("password authentication failed"),
+        "{unknown_err}"
+    );
+    assert_eq!(audit_count(s), before, "a refused login runs no statement");
+
+    let drop = psql(
+        s,
+        "analyst",
+        &s.analyst_password,
+        &["-c", "DROP TABLE ads_metric_value"],
+    );
+    assert!(!drop.status.success());
+    assert!(
+        String::from_utf8_lossy(&drop.stderr).contains("read-only"),
+        "{}",
+        String::from_utf8_lossy(&drop.stderr)
+    );
+    let still_there = ok_stdout(&psql(
+        s,
+        "analyst",
+        &s.analyst_password,
+        &["-c", "SELECT count(*) FROM ads_metric_value"],
+    ));
+    assert!(still_there.trim().parse::<u64>().unwrap() > 0);
+
+    let viewer_fact = psql(
+        s,
+        "viewer",
+        &s.viewer_password,
+        &["-c", "SELECT count(*) FROM dwd_consultation_paid"],
+    );
+    assert!(!viewer_fact.status.success());
+    assert!(String::from_utf8_lossy(&viewer_fact.stderr).contains("report tables"));
+    ok_stdout(&psql(
+        s,
+        "viewer",
+        &s.viewer_password,
+        &["-c", "SELECT count(*) FROM ads_metric_value"],
+    ));
+
+    let bad_sql = psql(
+        s,
+        "analyst",
+        &s.analyst_password,
+        &["-c", "SELEC metric FROM ads_metric_value"],
+    );
+    assert!(!bad_sql.status.success());
+    assert!(String::from_utf8_lossy(&bad_sql.stderr)
+        .to_lowercase()
+        .contains("error"));
+}
+
+/// One HTTP/1.1 exchange: status, headers (lowercase names) and body; `None` when the
+/// server cannot be reached.
+fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, Vec<(String, String)>, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .ok()?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let mut lines = head.lines();
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Some((status, headers, body.to_string()))
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Logs in through the form and returns the session cookie (`name=value`).
+fn login(http: &str, name: &str, password: &str) -> Option<String> {
+    let form = format!("name={name}&password={password}");
+    let (status, headers, _) = http_request(
+        http,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+    )?;
+    if status != 303 {
+        return None;
+    }
+    let cookie = header(&headers, "set-cookie")?;
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Secure"),
+        "{cookie}"
+    );
+    cookie.split(';').next().map(str::to_string)
+}
+
+fn json_body(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+fn web_login_sessions_csrf_and_tokens_guard_every_query(s: &Served) {
+    let http = s.http.as_str();
+    let query = r#"{"sql": "SELECT count(*) AS n FROM ads_metric_value"}"#;
+    let json = ("Content-Type", "application/json");
+
+    let before = audit_count(s);
+    let (status, _, body) = http_request(http, "POST", "/api/query", &[json], query).unwrap();
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(json_body(&body)["error"]["kind"], "unauthenticated");
+    let (status, headers, _) = http_request(http, "GET", "/", &[], "").unwrap();
+    assert_eq!(
+        (status, header(&headers, "location")),
+        (303, Some("/login"))
+    );
+    assert!(login(http, "analyst", "wrong-password-123").is_none());
+    assert!(login(http, "nobody", "wrong-password-123").is_none());
+    let (status, _, page) = http_request(
+        http,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "name=analyst&password=nope",
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+    assert!(page.contains("Wrong account name or password"));
+    assert_eq!(
+        audit_count(s),
+        before,
+        "no query ran for an unauthenticated client"
+    );
+
+    let cookie = login(http, "analyst", &s.analyst_password).expect("the right password logs in");
+    let cookie_header = ("Cookie", cookie.as_str());
+    let (status, _, me) = http_request(http, "GET", "/api/me", &[cookie_header], "").unwrap();
+    assert_eq!(status, 200);
+    let me = json_body(&me);
+    assert_eq!(me["name"], "analyst");
+    let csrf = me["csrf"].as_str().unwrap().to_string();
+
+    let (status, _, body) =
+        http_request(http, "POST", "/api/query", &[json, cookie_header], query).unwrap();
+    assert_eq!(
+        status, 403,
+        "a session's POST without its CSRF token is refused: {body}"
+    );
+    assert_eq!(json_body(&body)["error"]["kind"], "csrf");
+    let forged = ("X-CSRF-Token", "forged-token");
+    let (status, _, _) = http_request(
+        http,
+        "POST",
+        "/api/query",
+        &[json, cookie_header, forged],
+        query,
+    )
+    .unwrap();
+    assert_eq!(status, 403);
+    assert_eq!(
+        audit_count(s),
+        before,
+        "no query ran without a valid CSRF token"
+    );
+
+    let token_header = ("X-CSRF-Token", csrf.as_str());
+    let (status, _, body) = http_request(
+        http,
+        "POST",
+        "/api/query",
+        &[json, cookie_header, token_header],
+        query,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let result = json_body(&body);
+    let direct: u64 = lake_rows(&s.sandbox, "SELECT count(*) FROM ads_metric_value")[0]
+        .parse()
+        .unwrap();
+    assert_eq!(result["rows"][0][0], direct);
+    assert_eq!(result["columns"][0]["name"], "n");
+
+    let bad = r#"{"sql": "SELECT metric\nFROM ads_metric_value WHERE"}"#;
+    let (status, _, body) = http_request(
+        http,
+        "POST",
+        "/api/query",
+        &[json, cookie_header, token_header],
+        bad,
+    )
+    .unwrap();
+    assert_eq!(status, 400);
+    let error = json_body(&body)["error"].clone();
+    assert_eq!(error["kind"], "syntax");
+    assert_eq!(error["line"], 2, "the error names its line: {error}");
+
+    let (status, _, body) = http_request(
+        http,
+        "POST",
+        "/api/tokens",
+        &[json, cookie_header, token_header],
+        r#"{"label": "test"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let api_token = json_body(&body)["token"].as_str().unwrap().to_string();
+    let bearer = format!("Bearer {api_token}");
+    let (status, _, body) = http_request(
+        http,
+        "POST",
+        "/api/query",
+        &[json, ("Authorization", &bearer)],
+        query,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = http_request(
+        http,
+        "POST",
+        "/api/query",
+        &[json, ("Authorization", "Bearer mlk_forged")],
+        query,
+    )
+    .unwrap();
+    assert_eq!(status, 401);
+
+    let (status, _, body) =
+        http_request(http, "GET", "/api/history", &[cookie_header], "").unwrap();
+    assert_eq!(status, 200);
+    assert!(json_body(&body)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["outcome"] == "failed"));
+
+    let (status, _, _) =
+        http_request(http, "POST", "/logout", &[cookie_header, token_header], "").unwrap();
+    assert_eq!(status, 303);
+    let (status, _, body) = http_request(http, "GET", "/api/me", &[cookie_header], "").unwrap();
+    assert_eq!(status, 401, "a logged-out session is refused: {body}");
+}
+
+fn an_expired_session_is_refused(s: &Served) {
+    let (mut server, http, _) = start_server(&s.sandbox, &[("MEDLAKE_SERVE_SESSION_SECONDS", "1")]);
+    let cookie = login(&http, "analyst", &s.analyst_password).expect("login");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, _, body) =
+        http_request(&http, "GET", "/api/me", &[("Cookie", &cookie)], "").unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(status, 401);
+    assert!(json_body(&body)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+}

@@ -1,0 +1,399 @@
+// medlake web UI: SQL Lab, tables, metric catalog, run history. No framework, no CDN.
+"use strict";
+
+const I18N = {
+  en: {
+    "nav.sql": "SQL Lab", "nav.tables": "Tables", "nav.metrics": "Metrics", "nav.runs": "Runs",
+    "logout": "Log out", "sql.run": "Run", "sql.cancel": "Cancel", "sql.limit": "Row limit",
+    "sql.csv": "Download CSV", "sql.history": "History", "metrics.search": "Search metrics (中文 / English)",
+    "rows": "rows", "truncated": "(limit reached)", "running": "running…", "cancelled": "cancelled",
+    "f.day": "Report day", "f.window": "Window", "f.province": "Province", "f.hospital": "Hospital",
+    "w.1": "1 day", "w.7": "7 days", "w.30": "30 days", "all": "All", "dod": "vs previous day", "wow": "vs week before",
+    "unfiltered": "all hospitals: this cut is not available per hospital or province", "no data": "no data for this day",
+  },
+  zh: {
+    "nav.sql": "SQL 查询", "nav.tables": "数据表", "nav.metrics": "指标目录", "nav.runs": "运行记录",
+    "logout": "退出", "sql.run": "运行", "sql.cancel": "取消", "sql.limit": "行数上限",
+    "sql.csv": "下载 CSV", "sql.history": "历史", "metrics.search": "搜索指标 (中文 / English)",
+    "rows": "行", "truncated": "(已达上限)", "running": "运行中…", "cancelled": "已取消",
+    "f.day": "报告日", "f.window": "窗口", "f.province": "省份", "f.hospital": "医院",
+    "w.1": "近1天", "w.7": "近7天", "w.30": "近30天", "all": "全部", "dod": "日环比", "wow": "周同比",
+    "unfiltered": "全部医院口径：该维度不支持按医院或省份筛选", "no data": "该日无数据",
+  },
+};
+let lang = localStorage.getItem("medlake.lang") || "zh";
+const t = (key) => (I18N[lang] && I18N[lang][key]) || key;
+const $ = (id) => document.getElementById(id);
+let me = null;
+
+function applyLanguage() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  $("lang").textContent = lang === "zh" ? "English" : "中文";
+}
+
+async function api(path, body, signal) {
+  const options = { headers: {}, signal };
+  if (body !== undefined) {
+    options.method = "POST";
+    options.headers["Content-Type"] = "application/json";
+    options.headers["X-CSRF-Token"] = me ? me.csrf : "";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  if (response.status === 401) { location.href = "/login"; throw new Error("unauthenticated"); }
+  const type = response.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) { const e = new Error((data.error && data.error.message) || response.statusText); e.detail = data.error; throw e; }
+  return data;
+}
+
+function cell(value) {
+  const td = document.createElement("td");
+  if (value === null || value === undefined) { td.textContent = "NULL"; td.className = "muted"; }
+  else { td.textContent = String(value); if (typeof value === "number") td.className = "num"; }
+  return td;
+}
+
+function renderTable(target, columns, rows) {
+  const table = document.createElement("table");
+  const head = table.createTHead().insertRow();
+  columns.forEach((c) => { const th = document.createElement("th"); th.textContent = c; head.appendChild(th); });
+  const body = table.createTBody();
+  rows.forEach((r) => { const tr = body.insertRow(); r.forEach((v) => tr.appendChild(cell(v))); });
+  target.replaceChildren(table);
+}
+
+// ---- Dashboards ----
+let dashboards = [], charts = [], current = null;
+const label = (l) => (l ? (lang === "zh" ? l.label_zh : l.label_en) : "");
+
+function formatValue(v, unit) {
+  if (v === null || v === undefined) return "–";
+  if (unit === "ratio") return (v * 100).toFixed(1) + "%";
+  if (unit === "CNY") return "¥" + v.toLocaleString(undefined, { maximumFractionDigits: 0 });
+  return Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 2 });
+}
+
+function change(now, before, caption) {
+  const span = document.createElement("div");
+  span.className = "change";
+  if (now === null || before === null || before === 0) { span.textContent = `${caption} –`; return span; }
+  const pct = ((now - before) / Math.abs(before)) * 100;
+  span.textContent = `${caption} ${pct >= 0 ? "+" : ""}${pct.toFixed(1)}%`;
+  span.classList.add(pct >= 0 ? "up" : "down");
+  return span;
+}
+
+function option(value, text, selected) {
+  const o = document.createElement("option");
+  o.value = value; o.textContent = text; o.selected = selected;
+  return o;
+}
+
+function dashboardQuery() {
+  const p = new URLSearchParams();
+  for (const [key, id] of [["day", "f-day"], ["window", "f-window"], ["province", "f-province"], ["hospital", "f-hospital"]]) {
+    if ($(id).value) p.set(key, $(id).value);
+  }
+  return p.toString();
+}
+
+function chartBox(title, note) {
+  const box = document.createElement("div");
+  box.className = "chart-box";
+  const h = document.createElement("h4"); h.textContent = title; box.appendChild(h);
+  if (note) { const n = document.createElement("div"); n.className = "note"; n.textContent = note; box.appendChild(n); }
+  const area = document.createElement("div"); area.className = "chart"; box.appendChild(area);
+  return [box, area];
+}
+
+function drawChart(area, option) {
+  const chart = echarts.init(area);
+  chart.setOption(option);
+  charts.push(chart);
+}
+
+function renderDashboard(d) {
+  charts.forEach((c) => c.dispose()); charts = [];
+  $("dash-title").textContent = lang === "zh" ? d.title_zh : d.title_en;
+  $("f-day").replaceChildren(...d.days.map((x) => option(x, x, x === d.day)));
+  $("f-window").value = String(d.window);
+  const province = $("f-province").value, hospital = $("f-hospital").value;
+  $("f-province").replaceChildren(option("", t("all"), !province), ...d.provinces.map((p) => option(p, p, p === province)));
+  const hospitals = d.hospitals.filter((h) => !province || h.province === province);
+  $("f-hospital").replaceChildren(option("", t("all"), !hospital), ...hospitals.map((h) => option(h.id, h.name, h.id === hospital)));
+
+  $("headlines").replaceChildren(...d.headlines.map((h) => {
+    const card = document.createElement("div"); card.className = "card";
+    const unit = h.labels && h.labels.unit;
+    const l = document.createElement("div"); l.className = "label"; l.textContent = label(h.labels);
+    const v = document.createElement("div"); v.className = "value"; v.textContent = formatValue(h.value, unit);
+    card.append(l, v, change(h.value, h.previous_day, t("dod")), change(h.value, h.previous_week, t("wow")));
+    return card;
+  }));
+
+  $("trends").replaceChildren();
+  d.trends.forEach((tr) => {
+    const [box, area] = chartBox(label(tr.labels));
+    $("trends").appendChild(box);
+    const unit = tr.labels && tr.labels.unit;
+    drawChart(area, {
+      tooltip: { trigger: "axis", valueFormatter: (v) => formatValue(v, unit) },
+      grid: { left: 60, right: 16, top: 16, bottom: 40 },
+      xAxis: { type: "category", data: tr.days.map((x) => x.slice(5)) },
+      yAxis: { type: "value", axisLabel: { formatter: (v) => formatValue(v, unit) } },
+      series: [{ type: "line", data: tr.values, connectNulls: false, smooth: true, areaStyle: { opacity: 0.08 } }],
+    });
+  });
+
+  $("breakdowns").replaceChildren();
+  d.breakdowns.forEach((b) => {
+    const title = `${label(b.labels)} · ${label(b.dimension_labels)}`;
+    const [box, area] = chartBox(title, b.filtered ? "" : t("unfiltered"));
+    $("breakdowns").appendChild(box);
+    const unit = b.labels && b.labels.unit;
+    if (b.items.length === 0) { area.textContent = t("no data"); area.classList.add("muted"); return; }
+    if (b.chart === "table") {
+      area.classList.remove("chart");
+      renderTable(area, [label(b.dimension_labels), label(b.labels)], b.items.map((i) => [i.label, formatValue(i.v, unit)]));
+    } else if (b.chart === "pie") {
+      drawChart(area, {
+        tooltip: { trigger: "item", valueFormatter: (v) => formatValue(v, unit) },
+        series: [{ type: "pie", radius: ["35%", "65%"], data: b.items.map((i) => ({ name: i.label, value: i.v })) }],
+      });
+    } else {
+      drawChart(area, {
+        tooltip: { trigger: "axis", valueFormatter: (v) => formatValue(v, unit) },
+        grid: { left: 110, right: 16, top: 8, bottom: 24 },
+        xAxis: { type: "value", axisLabel: { formatter: (v) => formatValue(v, unit) } },
+        yAxis: { type: "category", inverse: true, data: b.items.map((i) => i.label) },
+        series: [{ type: "bar", data: b.items.map((i) => i.v) }],
+      });
+    }
+  });
+}
+
+async function loadDashboard(id) {
+  current = id;
+  $("dash-error").hidden = true;
+  try {
+    const d = await api(`/api/dashboards/${encodeURIComponent(id)}?${dashboardQuery()}`);
+    if (current === id) renderDashboard(d);
+  } catch (e) {
+    $("dash-error").textContent = e.message;
+    $("dash-error").hidden = false;
+  }
+}
+
+function dashboardLinks() {
+  $("dashboard-links").replaceChildren(...dashboards.map((d) => {
+    const a = document.createElement("a");
+    a.href = `#dashboard/${d.id}`;
+    a.textContent = lang === "zh" ? d.title_zh : d.title_en;
+    return a;
+  }));
+}
+
+// ---- SQL Lab ----
+const PAGE = 100;
+let result = null, page = 0, running = null, names = [];
+
+function showPage() {
+  const rows = result.rows.slice(page * PAGE, (page + 1) * PAGE);
+  renderTable($("result"), result.columns.map((c) => c.name), rows);
+  const pages = Math.max(1, Math.ceil(result.rows.length / PAGE));
+  $("pager").hidden = pages <= 1;
+  $("page").textContent = ` ${page + 1} / ${pages} `;
+}
+
+async function runQuery() {
+  const sql = $("sql-editor").value;
+  const limit = Number($("limit").value) || 1000;
+  $("error").hidden = true;
+  $("status").textContent = t("running");
+  $("run").disabled = true; $("cancel").disabled = false;
+  running = new AbortController();
+  try {
+    result = await api("/api/query", { sql, limit }, running.signal);
+    page = 0; showPage();
+    $("status").textContent = `${result.row_count} ${t("rows")} ${result.truncated ? t("truncated") : ""} · ${result.millis} ms`;
+  } catch (e) {
+    if (e.name === "AbortError") { $("status").textContent = t("cancelled"); }
+    else {
+      $("status").textContent = "";
+      const d = e.detail || {};
+      $("error").textContent = e.message;
+      $("error").hidden = false;
+      if (d.line && d.column) markError(d.line, d.column);
+    }
+  } finally {
+    $("run").disabled = false; $("cancel").disabled = true; running = null;
+    loadHistory();
+  }
+}
+
+function markError(line, column) {
+  const editor = $("sql-editor");
+  const lines = editor.value.split("\n");
+  let offset = 0;
+  for (let i = 0; i < line - 1 && i < lines.length; i++) offset += lines[i].length + 1;
+  offset += Math.max(0, column - 1);
+  editor.focus();
+  editor.setSelectionRange(offset, offset + 1);
+}
+
+async function downloadCsv() {
+  const response = await fetch("/api/query", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": me.csrf },
+    body: JSON.stringify({ sql: $("sql-editor").value, limit: 100000, format: "csv" }),
+  });
+  if (!response.ok) { const d = await response.json(); $("error").textContent = d.error.message; $("error").hidden = false; return; }
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement("a");
+  a.href = url; a.download = "medlake-query.csv"; a.click();
+  URL.revokeObjectURL(url);
+}
+
+async function loadHistory() {
+  const data = await api("/api/history?limit=20");
+  const list = $("history");
+  list.replaceChildren(...data.history.map((h) => {
+    const li = document.createElement("li");
+    li.textContent = `${h.at} · ${h.outcome} · ${h.sql}`;
+    li.addEventListener("click", () => { $("sql-editor").value = h.sql; });
+    return li;
+  }));
+}
+
+async function loadNames() {
+  try {
+    const data = await api("/api/query", {
+      sql: "SELECT DISTINCT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'",
+      limit: 100000,
+    });
+    const set = new Set();
+    data.rows.forEach(([table, column]) => { set.add(table); set.add(column); });
+    names = [...set].sort();
+  } catch (e) { names = []; }
+}
+
+function wordBeforeCursor(editor) {
+  const upto = editor.value.slice(0, editor.selectionStart);
+  const m = upto.match(/[A-Za-z_][A-Za-z0-9_]*$/);
+  return m ? m[0] : "";
+}
+
+function suggest() {
+  const editor = $("sql-editor"), box = $("suggest");
+  const word = wordBeforeCursor(editor);
+  const hits = word.length < 2 ? [] : names.filter((n) => n.startsWith(word.toLowerCase()) && n !== word).slice(0, 12);
+  box.replaceChildren(...hits.map((n, i) => {
+    const li = document.createElement("li");
+    li.textContent = n; if (i === 0) li.className = "on";
+    li.addEventListener("mousedown", (e) => { e.preventDefault(); accept(n); });
+    return li;
+  }));
+  box.hidden = hits.length === 0;
+}
+
+function accept(name) {
+  const editor = $("sql-editor");
+  const word = wordBeforeCursor(editor);
+  const at = editor.selectionStart;
+  editor.setRangeText(name, at - word.length, at, "end");
+  $("suggest").hidden = true;
+  editor.focus();
+}
+
+function onEditorKey(e) {
+  const box = $("suggest");
+  if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); runQuery(); return; }
+  if (box.hidden) return;
+  const items = [...box.children];
+  const on = items.findIndex((li) => li.className === "on");
+  if (e.key === "Tab" || e.key === "Enter") { e.preventDefault(); accept(items[Math.max(on, 0)].textContent); }
+  else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+    e.preventDefault();
+    const next = (on + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
+    items.forEach((li, i) => { li.className = i === next ? "on" : ""; });
+  } else if (e.key === "Escape") { box.hidden = true; }
+}
+
+// ---- Tables, metrics, runs ----
+const bytes = (n) => n > 1e9 ? (n / 1e9).toFixed(1) + " GB" : n > 1e6 ? (n / 1e6).toFixed(1) + " MB" : (n / 1e3).toFixed(1) + " kB";
+
+async function loadTables() {
+  const data = await api("/api/tables");
+  renderTable($("tables"), ["layer", "table", "partitions", "rows", "bytes"],
+    data.tables.map((x) => [x.layer, x.name, x.partitions, x.rows, bytes(x.bytes)]));
+}
+
+async function loadMetrics() {
+  const q = $("metric-search").value.trim().replace(/'/g, "''");
+  const filter = q ? ` AND (metric LIKE '%${q}%' OR label_zh LIKE '%${q}%' OR label_en ILIKE '%${q}%' OR definition LIKE '%${q}%')` : "";
+  try {
+    const data = await api("/api/query", {
+      sql: "SELECT metric, label_zh, label_en, topic, unit, dimension, window_days, definition FROM ads_metric_catalog " +
+        `WHERE dt = (SELECT max(dt) FROM ads_metric_catalog)${filter} ORDER BY metric`,
+      limit: 5000,
+    });
+    renderTable($("metrics"), data.columns.map((c) => c.name), data.rows);
+  } catch (e) { $("metrics").textContent = e.message; }
+}
+
+async function loadRuns() {
+  const data = await api("/api/runs?limit=200");
+  renderTable($("runs"), ["kind", "target", "dt", "started", "seconds", "outcome", "rows"],
+    data.runs.map((r) => [r.kind, r.target, r.dt, r.started, r.seconds, r.outcome, r.rows]));
+}
+
+function route() {
+  const hash = (location.hash || (dashboards.length ? `#dashboard/${dashboards[0].id}` : "#sql")).slice(1);
+  const [view, arg] = hash.split("/");
+  document.querySelectorAll(".view").forEach((s) => { s.hidden = s.id !== `view-${view}`; });
+  document.querySelectorAll("header nav a").forEach((a) => { a.className = a.getAttribute("href") === `#${hash}` ? "active" : ""; });
+  if (view === "dashboard") { loadDashboard(arg); return; }
+  ({ tables: loadTables, metrics: loadMetrics, runs: loadRuns })[view]?.();
+}
+
+async function logout() {
+  await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": me.csrf } });
+  location.href = "/login";
+}
+
+async function start() {
+  me = await api("/api/me");
+  $("who").textContent = `${me.name} (${me.role})`;
+  applyLanguage();
+  dashboards = (await api("/api/dashboards")).dashboards;
+  dashboardLinks();
+  $("lang").addEventListener("click", () => {
+    lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("medlake.lang", lang);
+    applyLanguage(); dashboardLinks(); route();
+  });
+  for (const id of ["f-day", "f-window", "f-province", "f-hospital"]) {
+    $(id).addEventListener("change", () => {
+      if (id === "f-province") $("f-hospital").value = "";
+      loadDashboard(current);
+    });
+  }
+  window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
+  $("logout").addEventListener("click", logout);
+  $("run").addEventListener("click", runQuery);
+  $("cancel").addEventListener("click", () => running && running.abort());
+  $("csv").addEventListener("click", downloadCsv);
+  $("prev").addEventListener("click", () => { if (page > 0) { page--; showPage(); } });
+  $("next").addEventListener("click", () => { if ((page + 1) * PAGE < result.rows.length) { page++; showPage(); } });
+  $("sql-editor").addEventListener("input", suggest);
+  $("sql-editor").addEventListener("keydown", onEditorKey);
+  $("metric-search").addEventListener("input", loadMetrics);
+  window.addEventListener("hashchange", route);
+  route();
+  loadHistory();
+  loadNames();
+}
+
+start();
