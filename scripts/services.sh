@@ -96,6 +96,19 @@ if ! command -v psql >/dev/null 2>&1; then
 fi
 command -v psql >/dev/null 2>&1 || { log "psql is not installed"; exit 1; }
 
+# Debian's Chromium (headless) with a CJK font, and playwright-core to drive it, for the
+# browser test of the web UI.
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "wenquanyi"; then
+  log "installing Chromium and a CJK font from Debian's packages"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >&2
+fi
+command -v chromium >/dev/null 2>&1 || { log "chromium is not installed"; exit 1; }
+browser_dir="$(cd "$(dirname "$0")" && pwd)/browser"
+if [ ! -d "$browser_dir/node_modules/playwright-core" ]; then
+  log "installing playwright-core for the browser test"
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --silent >&2) || { log "npm ci in $browser_dir failed"; exit 1; }
+fi
+
 echo "export MEDLAKE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306"
 echo "export MEDLAKE_TEST_BINLOG_URL=mysql://root@127.0.0.1:$binlog_port"
 echo "export MEDLAKE_TEST_KAFKA=127.0.0.1:$kafka_port"

@@ -25,6 +25,7 @@ fn serving_with_real_clients() {
     wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(&s);
     web_login_sessions_csrf_and_tokens_guard_every_query(&s);
     an_expired_session_is_refused(&s);
+    a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(&s);
 }
 
 /// A lake with a built warehouse, a server over it, and two accounts.
@@ -65,7 +66,7 @@ fn shown_password(out: &Output) -> String {
 fn start_server(sandbox: &Sandbox, envs: &[(&str, &str)]) -> (Child, String, u16) {
     let http = format!("127.0.0.1:{}", free_port());
     let pg_port = free_port();
-    let server = sandbox.spawn(
+    let mut server = sandbox.spawn(
         &["serve", "--http", &http, "--pg-port", &pg_port.to_string()],
         envs,
     );
@@ -76,6 +77,8 @@ fn start_server(sandbox: &Sandbox, envs: &[(&str, &str)]) -> (Child, String, u16
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = server.kill();
+    let _ = server.wait();
     panic!("medlake serve did not come up on {http} and port {pg_port}");
 }
 
@@ -316,6 +319,9 @@ fn wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(s: &Served) {
         .contains("error"));
 }
 
+/// Status, headers (lowercase names) and body of an HTTP response.
+type HttpReply = (u16, Vec<(String, String)>, String);
+
 /// One HTTP/1.1 exchange: status, headers (lowercase names) and body; `None` when the
 /// server cannot be reached.
 fn http_request(
@@ -324,7 +330,7 @@ fn http_request(
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
-) -> Option<(u16, Vec<(String, String)>, String)> {
+) -> Option<HttpReply> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
@@ -539,4 +545,41 @@ fn an_expired_session_is_refused(s: &Served) {
         .as_str()
         .unwrap()
         .contains("expired"));
+}
+
+/// Headless Chromium (scripts/browser/check.mjs) logs in as the viewer, opens every
+/// dashboard, changes a filter and runs SQL Lab; any console error or empty chart fails it.
+/// Screenshots stay in the target folder for a person to look at.
+fn a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(s: &Served) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/browser/check.mjs"
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    let out = Command::new("node")
+        .args([
+            script,
+            &format!("http://{}", s.http),
+            "viewer",
+            common::path_str(&shots),
+        ])
+        .env("MEDLAKE_PASSWORD", &s.viewer_password)
+        .output()
+        .expect("node runs (scripts/services.sh installs Chromium and playwright-core)");
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap_or_else(|_| {
+            panic!(
+                "the browser check failed to report: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert!(out.status.success(), "{report}");
+    let dashboards = report["dashboards"].as_array().unwrap();
+    assert_eq!(dashboards.len(), 6, "{report}");
+    assert!(
+        dashboards.iter().all(|d| d["charts"].as_u64().unwrap() > 0),
+        "{report}"
+    );
+    assert!(report["sqlLabRows"].as_u64().unwrap() > 0);
 }

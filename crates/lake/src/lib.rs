@@ -251,6 +251,9 @@ impl Lake {
         let config = DeltaScanConfig::new_from_session(&state).with_wrap_partition_values(false);
         let provider = DeltaScanNext::new(Arc::new(snapshot), config)
             .map_err(|e| LakeError::Query(e.to_string()))?;
+        // A table registered before (a server refreshing) is replaced by the new version.
+        ctx.deregister_table(name)
+            .map_err(|e| LakeError::Query(e.to_string()))?;
         ctx.register_table(name, Arc::new(provider))
             .map_err(|e| LakeError::Query(e.to_string()))?;
         Ok(Some(summary))

@@ -146,7 +146,7 @@ async fn rows(
     who: &Principal,
     sql: &str,
 ) -> std::result::Result<Vec<Value>, QueryError> {
-    let QueryOutput { batches, .. } = queries.run(who, Channel::Http, sql, 100_000).await?;
+    let QueryOutput { batches, .. } = queries.run(who, Channel::Dashboard, sql, 100_000).await?;
     to_json_rows(&batches).map_err(|e| QueryError::Failed(e.to_string()))
 }
 

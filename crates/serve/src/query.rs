@@ -33,8 +33,10 @@ pub const SCHEMA: &str = "public";
 /// Where a statement came from, as written to the audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
-    /// The web UI and JSON API.
+    /// SQL Lab and the JSON API.
     Http,
+    /// The dashboards' own queries.
+    Dashboard,
     /// The PostgreSQL wire protocol.
     Pg,
 }
@@ -43,6 +45,7 @@ impl Channel {
     fn as_str(self) -> &'static str {
         match self {
             Channel::Http => "http",
+            Channel::Dashboard => "dashboard",
             Channel::Pg => "pg",
         }
     }

@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn csv_quotes_what_needs_quoting() {
         let b = batch();
-        let csv = to_csv(&b.schema(), &[b.clone()]).unwrap();
+        let csv = to_csv(&b.schema(), std::slice::from_ref(&b)).unwrap();
         assert_eq!(csv, "n,name,amount\r\n1,\"a,\"\"b\"\"\",12.50\r\n,c,\r\n");
     }
 }

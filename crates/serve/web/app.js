@@ -168,8 +168,8 @@ function renderDashboard(d) {
         tooltip: { trigger: "axis", valueFormatter: (v) => formatValue(v, unit) },
         grid: { left: 110, right: 16, top: 8, bottom: 24 },
         xAxis: { type: "value", axisLabel: { formatter: (v) => formatValue(v, unit) } },
-        yAxis: { type: "category", inverse: true, data: b.items.map((i) => i.label) },
-        series: [{ type: "bar", data: b.items.map((i) => i.v) }],
+        yAxis: { type: "category", inverse: true, data: b.items.map((i) => i.label), axisLabel: { interval: 0 } },
+        series: [{ type: "bar", barMaxWidth: 28, data: b.items.map((i) => i.v) }],
       });
     }
   });
