@@ -27,6 +27,16 @@ pub struct BenchArgs {
     /// Days of the warehouse benchmark.
     #[arg(long, default_value_t = 30, requires = "warehouse")]
     pub days: u32,
+    /// Benchmark serving instead, over the lake a warehouse benchmark left in --dir:
+    /// dashboard API latency, then PostgreSQL-protocol clients under load.
+    #[arg(long, requires = "dir", conflicts_with = "warehouse")]
+    pub serve: bool,
+    /// Seconds of PostgreSQL-protocol load (with --serve).
+    #[arg(long, default_value_t = 300, requires = "serve")]
+    pub seconds: u64,
+    /// Concurrent PostgreSQL clients (with --serve).
+    #[arg(long, default_value_t = 50, requires = "serve")]
+    pub clients: usize,
 }
 
 struct Figure {
@@ -94,6 +104,9 @@ pub fn cpu_seconds() -> f64 {
 pub async fn run(args: &BenchArgs) -> Result<()> {
     if args.warehouse {
         return warehouse(args).await;
+    }
+    if let (true, Some(dir)) = (args.serve, &args.dir) {
+        return crate::serve_bench::run(dir, args.seconds, args.clients).await;
     }
     let (_temp, dir) = work_dir(args.dir.as_deref())?;
     let mut config = Config::defaults_in(&dir);
@@ -320,7 +333,7 @@ fn print_step_growth(first: &medlake_warehouse::DayBuild, last: &medlake_warehou
     }
 }
 
-fn print_machine() {
+pub fn print_machine() {
     println!(
         "\nmachine: {} cores, {}",
         std::thread::available_parallelism()

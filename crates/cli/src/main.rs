@@ -10,6 +10,7 @@ mod demo;
 mod metrics_endpoint;
 mod progress;
 mod report;
+mod serve_bench;
 mod serve_cmd;
 mod simulate_cmd;
 mod sync_cmd;

@@ -31,6 +31,8 @@ pub fn register(ctx: &SessionContext) {
         1,
         Answer::Bool(true),
     ));
+    // Every type lives in pg_catalog, always on the search path.
+    ctx.register_udf(Constant::udf("pg_type_is_visible", 1, Answer::Bool(true)));
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::new()));
 }
 
