@@ -122,6 +122,29 @@ if (!/line 1, column \d+/.test(error)) problems.push(`SQL Lab error does not giv
 const expected = (p) => p.includes(" 400 ") && p.endsWith("/api/query");
 await shot("31-sql-lab-error");
 
+// Catalog pages: a table's columns and partitions, the metric catalog searched in Chinese,
+// the run history.
+await page.click('a[href="#tables"]');
+await page.waitForSelector("#tables tbody tr");
+await page.click("#tables tbody tr:has-text('ads_metric_value')");
+await page.waitForSelector("#td-columns tbody tr");
+seen.tableColumns = await page.$$eval("#td-columns tbody tr", (r) => r.length);
+await shot("40-table-detail");
+await page.click('a[href="#metrics"]');
+await page.waitForSelector("#metrics tbody tr");
+await Promise.all([
+  page.waitForResponse((r) => r.url().endsWith("/api/query")),
+  page.fill("#metric-search", "好评"),
+]);
+await settle();
+await page.waitForSelector("#metrics tbody tr");
+seen.metricsFound = await page.$$eval("#metrics tbody tr", (r) => r.length);
+await shot("41-metric-catalog");
+await page.click('a[href="#runs"]');
+await page.waitForSelector("#runs tbody tr");
+seen.runs = await page.$$eval("#runs tbody tr", (r) => r.length);
+await shot("42-runs");
+
 await browser.close();
 const real = problems.filter((p) => !expected(p));
 console.log(JSON.stringify({ ...seen, problems: real }));

@@ -180,7 +180,12 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
         return Ok(());
     }
     println!("\nserving the demo (Ctrl-C stops):");
-    crate::serve_cmd::serve(&config, &crate::serve_cmd::ServeArgs::default()).await
+    crate::serve_cmd::serve(
+        &config,
+        &crate::serve_cmd::ServeArgs::default(),
+        Some(&config_path),
+    )
+    .await
 }
 
 async fn print_headlines(

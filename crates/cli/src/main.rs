@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo(args) => demo::run(&args, cli.quiet).await,
         Command::Bench(args) => bench::run(&args).await,
-        Command::Serve(args) => serve_cmd::serve(&load()?, &args).await,
+        Command::Serve(args) => serve_cmd::serve(&load()?, &args, cli.config.as_deref()).await,
         Command::Users(users) => serve_cmd::users(&load()?, &users),
         Command::Cdc(cdc) => match &cdc.sub {
             Some(cdc_cmd::CdcSub::Bench(args)) => cdc_bench::run(args).await,

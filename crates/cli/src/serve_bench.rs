@@ -76,6 +76,8 @@ pub async fn run(dir: &Path, seconds: u64, clients: usize) -> Result<()> {
         http: HttpOptions {
             session_lifetime: Duration::from_secs(3600),
             secure_cookies: true,
+            build_launcher: None,
+            table_docs: Default::default(),
         },
         refresh_every: Duration::from_secs(3600),
     };

@@ -1,13 +1,14 @@
 //! `medlake serve` and `medlake users`: the server over the lake, and its accounts.
 
 use std::io::BufRead;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use medlake_catalog::Catalog;
-use medlake_serve::{Accounts, HttpOptions, Role, ServeOptions};
+use medlake_serve::{Accounts, BuildLauncher, HttpOptions, Role, ServeOptions, TableDoc};
 
 use crate::config::Config;
 
@@ -136,8 +137,61 @@ pub fn users(config: &Config, command: &UsersCommand) -> Result<()> {
     Ok(())
 }
 
+/// Starts `medlake [--config FILE] build --day D` as a child process with this process's
+/// environment; a thread reaps it when it ends.
+fn build_launcher(config_file: Option<&Path>) -> BuildLauncher {
+    let config_file = config_file.map(Path::to_path_buf);
+    BuildLauncher(Arc::new(move |day| {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find medlake: {e}"))?;
+        let mut command = std::process::Command::new(exe);
+        if let Some(file) = &config_file {
+            command.arg("--config").arg(file);
+        }
+        let mut child = command
+            .args(["--quiet", "build", "--day", &day.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the build: {e}"))?;
+        std::thread::spawn(move || child.wait());
+        Ok(())
+    }))
+}
+
+/// The model declarations as table docs (none when the models do not load: serving does
+/// not depend on them).
+fn table_docs(config: &Config) -> std::collections::BTreeMap<String, TableDoc> {
+    let Ok(project) = config.project() else {
+        return Default::default();
+    };
+    project
+        .steps
+        .iter()
+        .map(|step| {
+            let doc = match &step.kind {
+                medlake_warehouse::StepKind::Model(m) => TableDoc {
+                    description: m.declaration.description.clone(),
+                    grain: m.declaration.grain.clone(),
+                    columns: m.declaration.columns.clone(),
+                    phi: m.declaration.phi.clone(),
+                },
+                _ => TableDoc {
+                    description: step.description().to_string(),
+                    ..Default::default()
+                },
+            };
+            (step.name.clone(), doc)
+        })
+        .collect()
+}
+
 /// The serving options the config and flags ask for.
-pub fn serve_options(config: &Config, args: &ServeArgs) -> ServeOptions {
+pub fn serve_options(
+    config: &Config,
+    args: &ServeArgs,
+    config_file: Option<&Path>,
+) -> ServeOptions {
     let s = &config.serve;
     ServeOptions {
         http_addr: args.http.clone().unwrap_or_else(|| s.http.clone()),
@@ -146,14 +200,17 @@ pub fn serve_options(config: &Config, args: &ServeArgs) -> ServeOptions {
         http: HttpOptions {
             session_lifetime: Duration::from_secs(s.session_seconds),
             secure_cookies: s.secure_cookies,
+            build_launcher: Some(build_launcher(config_file)),
+            table_docs: table_docs(config),
         },
         refresh_every: Duration::from_secs(s.refresh_seconds.max(1)),
     }
 }
 
-/// Runs `medlake serve` until it fails or is stopped.
-pub async fn serve(config: &Config, args: &ServeArgs) -> Result<()> {
-    let options = serve_options(config, args);
+/// Runs `medlake serve` until it fails or is stopped; `config_file` is the file the
+/// config came from, handed to the builds the web UI starts.
+pub async fn serve(config: &Config, args: &ServeArgs, config_file: Option<&Path>) -> Result<()> {
+    let options = serve_options(config, args, config_file);
     let catalog = Arc::new(Catalog::open(&config.catalog.path).context("catalog")?);
     let lake = medlake_lake::Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
     if let Some((name, password)) = Accounts::new(catalog.clone())?.ensure_first_admin()? {

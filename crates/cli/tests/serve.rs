@@ -26,6 +26,7 @@ fn serving_with_real_clients() {
     web_login_sessions_csrf_and_tokens_guard_every_query(&s);
     an_expired_session_is_refused(&s);
     a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(&s);
+    an_admin_starts_a_build_from_the_web_and_the_run_history_shows_it(&s);
 }
 
 /// A lake with a built warehouse, a server over it, and two accounts.
@@ -35,6 +36,7 @@ struct Served {
     http: String,
     pg_port: u16,
     analyst_password: String,
+    admin_password: String,
     viewer_password: String,
 }
 
@@ -94,9 +96,11 @@ fn served() -> Served {
         }
         let analyst = sandbox.run(&["users", "add", "analyst", "--role", "analyst"]);
         let viewer = sandbox.run(&["users", "add", "viewer", "--role", "viewer"]);
+        let admin = sandbox.run(&["users", "add", "boss", "--role", "admin"]);
         let (server, http, pg_port) = start_server(&sandbox, &[]);
         Served {
             analyst_password: shown_password(&analyst),
+            admin_password: shown_password(&admin),
             viewer_password: shown_password(&viewer),
             sandbox,
             server,
@@ -582,4 +586,86 @@ fn a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(s: &Served) {
         "{report}"
     );
     assert!(report["sqlLabRows"].as_u64().unwrap() > 0);
+    assert!(report["tableColumns"].as_u64().unwrap() >= 8, "{report}");
+    assert!(report["metricsFound"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["runs"].as_u64().unwrap() > 0, "{report}");
+}
+
+/// The CSRF token of a logged-in session.
+fn csrf_of(http: &str, cookie: &str) -> String {
+    let (_, _, me) = http_request(http, "GET", "/api/me", &[("Cookie", cookie)], "").unwrap();
+    json_body(&me)["csrf"].as_str().unwrap().to_string()
+}
+
+/// An admin starts the build of a day from the run history page's API; an analyst may not.
+/// The build runs as its own process and records its runs in the catalog.
+fn an_admin_starts_a_build_from_the_web_and_the_run_history_shows_it(s: &Served) {
+    let http = s.http.as_str();
+    let json = ("Content-Type", "application/json");
+    let body = r#"{"day": "2026-03-02"}"#;
+    let analyst = login(http, "analyst", &s.analyst_password).unwrap();
+    let csrf = csrf_of(http, &analyst);
+    let (status, _, _) = http_request(
+        http,
+        "POST",
+        "/api/builds",
+        &[json, ("Cookie", &analyst), ("X-CSRF-Token", &csrf)],
+        body,
+    )
+    .unwrap();
+    assert_eq!(status, 403, "an analyst cannot start builds");
+
+    let catalog = medlake_catalog::Catalog::open(&s.sandbox.dir.path().join("catalog.db")).unwrap();
+    let before = catalog.recent_runs(1).unwrap().first().map_or(0, |r| r.id);
+    let admin = login(http, "boss", &s.admin_password).unwrap();
+    let csrf = csrf_of(http, &admin);
+    let (status, _, reply) = http_request(
+        http,
+        "POST",
+        "/api/builds",
+        &[json, ("Cookie", &admin), ("X-CSRF-Token", &csrf)],
+        body,
+    )
+    .unwrap();
+    assert_eq!(status, 202, "{reply}");
+    let (status, _, _) = http_request(
+        http,
+        "POST",
+        "/api/builds",
+        &[json, ("Cookie", &admin), ("X-CSRF-Token", &csrf)],
+        r#"{"day": "March 2"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 400);
+
+    // The build is a separate process; wait (bounded) for its last step's run record.
+    for _ in 0..600 {
+        let runs = catalog.recent_runs(500).unwrap();
+        let done = runs.iter().find(|r| {
+            r.id > before
+                && r.kind == "build"
+                && r.target == "ads_metric_value"
+                && r.dt.as_deref() == Some("2026-03-02")
+        });
+        if let Some(run) = done.filter(|r| r.outcome != medlake_catalog::Outcome::Running) {
+            assert_eq!(run.outcome, medlake_catalog::Outcome::Succeeded, "{run:?}");
+            let (status, _, listed) = http_request(
+                http,
+                "GET",
+                "/api/runs?limit=500",
+                &[("Cookie", &admin)],
+                "",
+            )
+            .unwrap();
+            assert_eq!(status, 200);
+            assert!(json_body(&listed)["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["id"] == run.id));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("the build started from the web recorded no finished ads_metric_value run");
 }

@@ -5,6 +5,7 @@
 //! `X-CSRF-Token`. Programs use `Authorization: Bearer <API token>` instead. Nothing but
 //! the login page, static assets and `/healthz` answers without one of the two.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,35 @@ pub struct HttpOptions {
     /// Mark the session cookie `Secure` (browsers then send it over HTTPS and to
     /// localhost only).
     pub secure_cookies: bool,
+    /// Starts a warehouse build of a day in the background (the run history shows it);
+    /// `None` when this server cannot start builds.
+    pub build_launcher: Option<BuildLauncher>,
+    /// What the models declare about their tables, for the table catalog pages.
+    pub table_docs: BTreeMap<String, TableDoc>,
+}
+
+/// A table's documentation from its model declaration.
+#[derive(Debug, Clone, Default)]
+pub struct TableDoc {
+    /// What the table holds.
+    pub description: String,
+    /// One row per what.
+    pub grain: String,
+    /// Column docs by name.
+    pub columns: BTreeMap<String, String>,
+    /// Columns holding protected health information.
+    pub phi: Vec<String>,
+}
+
+/// Starts `medlake build --day D` in the background. Given by whoever runs the server,
+/// which knows how builds are configured; serving itself never writes the lake.
+#[derive(Clone)]
+pub struct BuildLauncher(pub Arc<dyn Fn(chrono::NaiveDate) -> Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for BuildLauncher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BuildLauncher")
+    }
 }
 
 /// Everything a request handler may need.
@@ -94,8 +124,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/query", post(query))
         .route("/api/history", get(history))
         .route("/api/tables", get(tables))
+        .route("/api/tables/{name}", get(table_detail))
         .route("/api/runs", get(runs))
         .route("/api/tokens", post(new_token))
+        .route("/api/builds", post(start_build))
         .route("/api/dashboards", get(dashboard_list))
         .route("/api/dashboards/{id}", get(dashboard))
         .with_state(state)
@@ -457,8 +489,11 @@ async fn tables(
         .iter()
         .filter(|t| visible(&t.name))
         .map(|t| {
+            let doc = state.options.table_docs.get(&t.name);
             json!({
                 "name": t.name,
+                "description": doc.map(|d| d.description.as_str()),
+                "grain": doc.map(|d| d.grain.as_str()),
                 "layer": t.name.split('_').next().unwrap_or_default(),
                 "partitions": t.partitions.len(),
                 "rows": t.rows(),
@@ -467,6 +502,66 @@ async fn tables(
         })
         .collect();
     Ok(Json(json!({ "tables": items })))
+}
+
+async fn table_detail(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = state.caller(&method, &headers)?;
+    let summary = state.queries.tables().await;
+    let table = summary.iter().find(|t| t.name == name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no table {name:?}"),
+        )
+    })?;
+    // The columns come through the query path, so the asker's role decides what is shown.
+    let sql = format!(
+        "SELECT column_name, data_type FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name = '{}' ORDER BY ordinal_position",
+        name.replace('\'', "''")
+    );
+    let output = state
+        .queries
+        .run(&caller.principal, Channel::Http, &sql, 10_000)
+        .await?;
+    let doc = state
+        .options
+        .table_docs
+        .get(&name)
+        .cloned()
+        .unwrap_or_default();
+    let columns: Vec<Value> = to_json_rows(&output.batches)
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|r| {
+            let column = r[0].as_str().unwrap_or_default().to_string();
+            json!({
+                "name": column,
+                "type": r[1],
+                "phi": doc.phi.contains(&column),
+                "doc": doc.columns.get(&column),
+            })
+        })
+        .collect();
+    let partitions: Vec<Value> = table
+        .partitions
+        .iter()
+        .rev()
+        .map(|p| json!({ "dt": p.dt, "files": p.files, "rows": p.rows, "bytes": p.bytes }))
+        .collect();
+    Ok(Json(json!({
+        "name": table.name,
+        "description": doc.description,
+        "grain": doc.grain,
+        "version": table.version,
+        "columns": columns,
+        "partitions": partitions,
+    })))
 }
 
 async fn runs(
@@ -515,6 +610,47 @@ async fn new_token(
         .issue_token(&caller.principal.name, request.label.trim())
         .map_err(ApiError::internal)?;
     Ok(Json(json!({ "token": token })))
+}
+
+#[derive(Deserialize)]
+struct BuildRequest {
+    day: String,
+}
+
+async fn start_build(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    headers: HeaderMap,
+    Json(request): Json<BuildRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let caller = state.caller(&method, &headers)?;
+    if caller.principal.role != Role::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "refused",
+            "only an admin starts builds",
+        ));
+    }
+    let day = chrono::NaiveDate::parse_from_str(request.day.trim(), "%Y-%m-%d").map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("day {:?} is not YYYY-MM-DD", request.day),
+        )
+    })?;
+    let launcher = state.options.build_launcher.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "unavailable",
+            "this server cannot start builds",
+        )
+    })?;
+    (launcher.0)(day).map_err(ApiError::internal)?;
+    info!(account = %caller.principal.name, %day, "build started from the web");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "started": day.to_string() })),
+    ))
 }
 
 async fn dashboard_list(

@@ -27,7 +27,7 @@ use tracing::warn;
 
 pub use accounts::{Accounts, Principal, Role};
 pub use error::{Result, ServeError};
-pub use http::HttpOptions;
+pub use http::{BuildLauncher, HttpOptions, TableDoc};
 pub use query::{Channel, QueryError, QueryOutput, QueryService};
 
 /// Where and how to serve.

@@ -10,6 +10,7 @@ const I18N = {
     "f.day": "Report day", "f.window": "Window", "f.province": "Province", "f.hospital": "Hospital",
     "w.1": "1 day", "w.7": "7 days", "w.30": "30 days", "all": "All", "dod": "vs previous day", "wow": "vs week before",
     "unfiltered": "all hospitals: this cut is not available per hospital or province", "no data": "no data for this day",
+    "tables.partitions": "Partitions", "runs.day": "Day to build", "runs.build": "Start build", "runs.started": "build started; runs refresh every 5 s",
   },
   zh: {
     "nav.sql": "SQL 查询", "nav.tables": "数据表", "nav.metrics": "指标目录", "nav.runs": "运行记录",
@@ -19,6 +20,7 @@ const I18N = {
     "f.day": "报告日", "f.window": "窗口", "f.province": "省份", "f.hospital": "医院",
     "w.1": "近1天", "w.7": "近7天", "w.30": "近30天", "all": "全部", "dod": "日环比", "wow": "周同比",
     "unfiltered": "全部医院口径：该维度不支持按医院或省份筛选", "no data": "该日无数据",
+    "tables.partitions": "分区", "runs.day": "构建日期", "runs.build": "开始构建", "runs.started": "构建已开始；运行记录每5秒刷新",
   },
 };
 let lang = localStorage.getItem("medlake.lang") || "zh";
@@ -52,7 +54,11 @@ async function api(path, body, signal) {
 function cell(value) {
   const td = document.createElement("td");
   if (value === null || value === undefined) { td.textContent = "NULL"; td.className = "muted"; }
-  else { td.textContent = String(value); if (typeof value === "number") td.className = "num"; }
+  else {
+    td.textContent = String(value);
+    if (typeof value === "number") td.className = "num";
+    else if (td.textContent.length > 60) td.className = "wrap";
+  }
   return td;
 }
 
@@ -327,8 +333,25 @@ const bytes = (n) => n > 1e9 ? (n / 1e9).toFixed(1) + " GB" : n > 1e6 ? (n / 1e6
 
 async function loadTables() {
   const data = await api("/api/tables");
-  renderTable($("tables"), ["layer", "table", "partitions", "rows", "bytes"],
-    data.tables.map((x) => [x.layer, x.name, x.partitions, x.rows, bytes(x.bytes)]));
+  renderTable($("tables"), ["layer", "table", "description", "partitions", "rows", "bytes"],
+    data.tables.map((x) => [x.layer, x.name, x.description, x.partitions, x.rows, bytes(x.bytes)]));
+  $("tables").querySelectorAll("tbody tr").forEach((tr, i) => {
+    tr.classList.add("clickable");
+    tr.addEventListener("click", () => loadTable(data.tables[i].name));
+  });
+}
+
+async function loadTable(name) {
+  const d = await api(`/api/tables/${encodeURIComponent(name)}`);
+  $("td-name").textContent = d.name;
+  $("td-description").textContent = d.description || "";
+  $("td-grain").textContent = d.grain || "";
+  renderTable($("td-columns"), ["column", "type", "PHI", "doc"],
+    d.columns.map((c) => [c.name, c.type, c.phi ? "PHI" : "", c.doc || ""]));
+  renderTable($("td-partitions"), ["dt", "files", "rows", "bytes"],
+    d.partitions.slice(0, 60).map((p) => [p.dt, p.files, p.rows, bytes(p.bytes)]));
+  $("table-detail").hidden = false;
+  $("table-detail").scrollIntoView();
 }
 
 async function loadMetrics() {
@@ -344,7 +367,23 @@ async function loadMetrics() {
   } catch (e) { $("metrics").textContent = e.message; }
 }
 
+let runsTimer = null;
+
+async function startBuild() {
+  const day = $("build-day").value;
+  try {
+    await api("/api/builds", { day });
+    $("build-status").textContent = `${day}: ${t("runs.started")}`;
+    clearInterval(runsTimer);
+    runsTimer = setInterval(() => { if (location.hash === "#runs") loadRuns(); else clearInterval(runsTimer); }, 5000);
+    loadRuns();
+  } catch (e) {
+    $("build-status").textContent = e.message;
+  }
+}
+
 async function loadRuns() {
+  $("build-form").hidden = !me || me.role !== "admin";
   const data = await api("/api/runs?limit=200");
   renderTable($("runs"), ["kind", "target", "dt", "started", "seconds", "outcome", "rows"],
     data.runs.map((r) => [r.kind, r.target, r.dt, r.started, r.seconds, r.outcome, r.rows]));
@@ -385,6 +424,7 @@ async function start() {
   $("run").addEventListener("click", runQuery);
   $("cancel").addEventListener("click", () => running && running.abort());
   $("csv").addEventListener("click", downloadCsv);
+  $("build").addEventListener("click", startBuild);
   $("prev").addEventListener("click", () => { if (page > 0) { page--; showPage(); } });
   $("next").addEventListener("click", () => { if ((page + 1) * PAGE < result.rows.length) { page++; showPage(); } });
   $("sql-editor").addEventListener("input", suggest);
