@@ -631,13 +631,7 @@ async fn start_build(
             "only an admin starts builds",
         ));
     }
-    let day = chrono::NaiveDate::parse_from_str(request.day.trim(), "%Y-%m-%d").map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            format!("day {:?} is not YYYY-MM-DD", request.day),
-        )
-    })?;
+    let day = parse_day(request.day.trim())?;
     let launcher = state.options.build_launcher.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
@@ -695,18 +689,12 @@ async fn dashboard(
             format!("no dashboard {id:?}"),
         )
     })?;
-    let day = match p.day.as_deref().filter(|d| !d.is_empty()) {
-        Some(d) => Some(
-            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad-request",
-                    format!("day {d:?} is not YYYY-MM-DD"),
-                )
-            })?,
-        ),
-        None => None,
-    };
+    let day = p
+        .day
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map(parse_day)
+        .transpose()?;
     let filters = Filters {
         day,
         window: p.window.unwrap_or(1),
@@ -716,6 +704,17 @@ async fn dashboard(
     Ok(Json(
         dashboards::data(&state.queries, &caller.principal, board, &filters).await?,
     ))
+}
+
+/// A `YYYY-MM-DD` day from a request, or a 400 that says so.
+fn parse_day(text: &str) -> Result<chrono::NaiveDate, ApiError> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("day {text:?} is not YYYY-MM-DD"),
+        )
+    })
 }
 
 /// Escapes text for HTML.
