@@ -296,6 +296,24 @@ fn wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(s: &Served) {
     ));
     assert!(still_there.trim().parse::<u64>().unwrap() > 0);
 
+    let setting = psql(
+        s,
+        "analyst",
+        &s.analyst_password,
+        &["-c", "SET datafusion.execution.batch_size = 1"],
+    );
+    assert!(
+        !setting.status.success(),
+        "an engine setting from one connection is refused"
+    );
+    assert!(String::from_utf8_lossy(&setting.stderr).contains("engine settings"));
+    ok_stdout(&psql(
+        s,
+        "analyst",
+        &s.analyst_password,
+        &["-c", "SET application_name = 'x'"],
+    ));
+
     let viewer_fact = psql(
         s,
         "viewer",

@@ -214,6 +214,19 @@ impl QueryService {
                 "medlake serves read-only SQL (SELECT, EXPLAIN, SHOW, SET)".to_string(),
             ));
         }
+        // The PostgreSQL front shares one DataFusion session: an engine setting from one
+        // connection would change every other's queries.
+        if matches!(statement, Statement::Set(_))
+            && statement
+                .to_string()
+                .to_ascii_lowercase()
+                .contains("datafusion.")
+        {
+            return Err(QueryError::Refused(
+                "engine settings (datafusion.*) belong to the server's configuration, not to a connection"
+                    .to_string(),
+            ));
+        }
         if who.role == Role::Viewer {
             let state = self.ctx.state();
             let wrapped = DfStatement::Statement(Box::new(statement.clone()));
