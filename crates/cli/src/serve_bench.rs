@@ -227,8 +227,10 @@ async fn pg_load(
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for client in 0..clients {
-        let conninfo =
-            format!("host=127.0.0.1 port={port} user={account} password={password} dbname=medlake");
+        let conninfo = format!(
+            "host=127.0.0.1 port={port} user={account} password={password} dbname={}",
+            medlake_serve::query::DATABASE
+        );
         tasks.push(tokio::spawn(async move {
             let mut sample = Sample::default();
             let connected = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await;

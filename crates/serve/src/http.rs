@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, FromRequestParts, Query, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION,
     SET_COOKIE,
 };
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -201,6 +202,19 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Every API handler takes a `Caller`: the request is refused before the handler runs
+/// unless it carries a valid token or session (and CSRF token).
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Caller, ApiError> {
+        state.caller(&parts.method, &parts.headers)
+    }
+}
+
 impl AppState {
     /// Authenticates a request by bearer token or session cookie. For a session, a
     /// request that is not a GET must carry the session's CSRF token.
@@ -374,12 +388,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
     }
 }
 
-async fn me(
-    State(state): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let caller = state.caller(&method, &headers)?;
+async fn me(caller: Caller) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({
         "name": caller.principal.name,
         "role": caller.principal.role.as_str(),
@@ -398,11 +407,9 @@ struct QueryRequest {
 
 async fn query(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
+    caller: Caller,
     Json(request): Json<QueryRequest>,
 ) -> Result<Response, ApiError> {
-    let caller = state.caller(&method, &headers)?;
     let limit = request
         .limit
         .unwrap_or(DEFAULT_ROW_LIMIT)
@@ -453,11 +460,9 @@ struct LimitParam {
 
 async fn history(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
+    caller: Caller,
     Query(p): Query<LimitParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = state.caller(&method, &headers)?;
     let records = state
         .queries
         .catalog()
@@ -465,7 +470,7 @@ async fn history(
         .map_err(ApiError::internal)?;
     let items: Vec<Value> = records
         .into_iter()
-        .filter(|r| r.channel == "http")
+        .filter(|r| r.channel == Channel::Http.as_str())
         .map(|r| {
             json!({
                 "at": r.at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -479,10 +484,8 @@ async fn history(
 
 async fn tables(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = state.caller(&method, &headers)?;
     let summary = state.queries.tables().await;
     let visible = |name: &str| caller.principal.role != Role::Viewer || name.starts_with("ads_");
     let items: Vec<Value> = summary
@@ -507,10 +510,8 @@ async fn tables(
 async fn table_detail(
     State(state): State<Arc<AppState>>,
     axum::extract::Path(name): axum::extract::Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = state.caller(&method, &headers)?;
     let summary = state.queries.tables().await;
     let table = summary.iter().find(|t| t.name == name).ok_or_else(|| {
         ApiError::new(
@@ -566,11 +567,9 @@ async fn table_detail(
 
 async fn runs(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
+    _caller: Caller,
     Query(p): Query<LimitParam>,
 ) -> Result<Json<Value>, ApiError> {
-    state.caller(&method, &headers)?;
     let runs = state
         .queries
         .catalog()
@@ -600,11 +599,9 @@ struct TokenRequest {
 
 async fn new_token(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
+    caller: Caller,
     Json(request): Json<TokenRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = state.caller(&method, &headers)?;
     let token = state
         .accounts
         .issue_token(&caller.principal.name, request.label.trim())
@@ -619,11 +616,9 @@ struct BuildRequest {
 
 async fn start_build(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
+    caller: Caller,
     Json(request): Json<BuildRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let caller = state.caller(&method, &headers)?;
     if caller.principal.role != Role::Admin {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -649,10 +644,8 @@ async fn start_build(
 
 async fn dashboard_list(
     State(state): State<Arc<AppState>>,
-    method: Method,
-    headers: HeaderMap,
+    _caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    state.caller(&method, &headers)?;
     let items: Vec<Value> = state
         .dashboards
         .list
@@ -677,11 +670,9 @@ struct DashboardParams {
 async fn dashboard(
     State(state): State<Arc<AppState>>,
     axum::extract::Path(id): axum::extract::Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    caller: Caller,
     Query(p): Query<DashboardParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = state.caller(&method, &headers)?;
     let board = state.dashboards.get(&id).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -42,7 +42,8 @@ pub enum Channel {
 }
 
 impl Channel {
-    fn as_str(self) -> &'static str {
+    /// The channel's name as the audit records it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Channel::Http => "http",
             Channel::Dashboard => "dashboard",
@@ -67,6 +68,16 @@ pub enum QueryError {
     Refused(String),
     /// Planning or execution failed (unknown table, type error, ...).
     Failed(String),
+}
+
+impl QueryError {
+    /// The audit's word for how the statement ended.
+    fn outcome(&self) -> &'static str {
+        match self {
+            QueryError::Refused(_) => "refused",
+            QueryError::Parse { .. } | QueryError::Failed(_) => "failed",
+        }
+    }
 }
 
 impl std::fmt::Display for QueryError {
@@ -196,7 +207,7 @@ impl QueryService {
                 who,
                 channel,
                 &statement.to_string(),
-                "refused",
+                e.outcome(),
                 (None, None),
                 Some(&e.to_string()),
             );
@@ -278,75 +289,57 @@ impl QueryService {
         limit: usize,
     ) -> std::result::Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        let statement = match parse_one(sql) {
-            Ok(s) => s,
-            Err(e) => {
-                self.audit(
-                    who,
-                    channel,
-                    sql,
-                    "failed",
-                    (None, None),
-                    Some(&e.to_string()),
-                );
-                return Err(e);
-            }
-        };
-        if matches!(statement, Statement::Set(_)) {
-            // The HTTP API shares one session; a setting would change everyone's queries.
-            let refused = QueryError::Refused(
-                "SET applies to a PostgreSQL connection, not to the HTTP API".into(),
-            );
-            self.audit(
+        let result = self.admitted_rows(who, sql, limit).await;
+        let millis = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(output) => self.audit(
                 who,
                 channel,
                 sql,
-                "refused",
-                (None, None),
-                Some(&refused.to_string()),
-            );
-            return Err(refused);
-        }
-        self.admit(who, channel, &statement)?;
-        let result = self.execute(&statement, limit).await;
-        let millis = started.elapsed().as_millis() as u64;
-        match result {
-            Ok((schema, batches, rows, truncated)) => {
-                self.audit(
-                    who,
-                    channel,
-                    sql,
-                    "ok",
-                    (Some(rows as u64), Some(millis)),
-                    None,
-                );
-                Ok(QueryOutput {
-                    schema,
-                    batches,
-                    rows,
-                    truncated,
-                    millis,
-                })
-            }
+                "ok",
+                (Some(output.rows as u64), Some(millis)),
+                None,
+            ),
             Err(e) => {
+                if matches!(e, QueryError::Refused(_)) {
+                    info!(account = %who.name, channel = channel.as_str(), "statement refused");
+                }
                 self.audit(
                     who,
                     channel,
                     sql,
-                    "failed",
+                    e.outcome(),
                     (None, Some(millis)),
                     Some(&e.to_string()),
-                );
-                Err(e)
+                )
             }
         }
+        result.map(|output| QueryOutput { millis, ..output })
+    }
+
+    /// The rows of `sql` if it parses and `who` may run it.
+    async fn admitted_rows(
+        &self,
+        who: &Principal,
+        sql: &str,
+        limit: usize,
+    ) -> std::result::Result<QueryOutput, QueryError> {
+        let statement = parse_one(sql)?;
+        if matches!(statement, Statement::Set(_)) {
+            // The HTTP API shares one session; a setting would change everyone's queries.
+            return Err(QueryError::Refused(
+                "SET applies to a PostgreSQL connection, not to the HTTP API".into(),
+            ));
+        }
+        self.verdict(who, &statement)?;
+        self.execute(&statement, limit).await
     }
 
     async fn execute(
         &self,
         statement: &Statement,
         limit: usize,
-    ) -> std::result::Result<(SchemaRef, Vec<RecordBatch>, usize, bool), QueryError> {
+    ) -> std::result::Result<QueryOutput, QueryError> {
         let failed =
             |e: deltalake::datafusion::error::DataFusionError| QueryError::Failed(e.to_string());
         let plan = self
@@ -366,7 +359,13 @@ impl QueryService {
         if truncated {
             batches = cut(batches, limit);
         }
-        Ok((schema, batches, total.min(limit), truncated))
+        Ok(QueryOutput {
+            schema,
+            batches,
+            rows: total.min(limit),
+            truncated,
+            millis: 0,
+        })
     }
 }
 

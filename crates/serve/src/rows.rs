@@ -64,6 +64,18 @@ impl ColumnJson {
     }
 }
 
+/// One text formatter per column of `batch`.
+fn text_formatters<'a>(
+    batch: &'a RecordBatch,
+    options: &'a FormatOptions<'a>,
+) -> Result<Vec<ArrayFormatter<'a>>, ArrowError> {
+    batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), options))
+        .collect()
+}
+
 /// Every row of `batches` as a JSON array of cells, in column order.
 pub fn to_json_rows(batches: &[RecordBatch]) -> Result<Vec<Value>, ArrowError> {
     let options = FormatOptions::default();
@@ -74,11 +86,7 @@ pub fn to_json_rows(batches: &[RecordBatch]) -> Result<Vec<Value>, ArrowError> {
             .iter()
             .map(ColumnJson::of)
             .collect::<Result<_, _>>()?;
-        let texts: Vec<ArrayFormatter<'_>> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<_, _>>()?;
+        let texts = text_formatters(batch, &options)?;
         for row in 0..batch.num_rows() {
             rows.push(Value::Array(
                 columns
@@ -104,11 +112,7 @@ pub fn to_csv(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String, Arr
     out.push_str("\r\n");
     let options = FormatOptions::default();
     for batch in batches {
-        let texts: Vec<ArrayFormatter<'_>> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<_, _>>()?;
+        let texts = text_formatters(batch, &options)?;
         for row in 0..batch.num_rows() {
             let cells: Vec<String> = batch
                 .columns()
