@@ -25,6 +25,7 @@ fn serving_with_real_clients() {
     wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(&s);
     web_login_sessions_csrf_and_tokens_guard_every_query(&s);
     an_expired_session_is_refused(&s);
+    the_dashboard_api_shows_the_lake_values(&s);
     a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(&s);
     an_admin_starts_a_build_from_the_web_and_the_run_history_shows_it(&s);
 }
@@ -567,6 +568,140 @@ fn an_expired_session_is_refused(s: &Served) {
         .as_str()
         .unwrap()
         .contains("expired"));
+}
+
+/// Every byte of `text` that is not a letter or digit as `%XX`, for a query string.
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The trade dashboard's headline, trend and breakdowns equal what SQL reads straight from
+/// `ads_metric_value`, with no filter and with a province filter (which keeps that
+/// province's hospitals only in the hospital table).
+fn the_dashboard_api_shows_the_lake_values(s: &Served) {
+    let http = s.http.as_str();
+    let cookie = login(http, "analyst", &s.analyst_password).expect("analyst login");
+    let day = days(START, 2).pop().unwrap();
+    let dashboard = |query: &str| {
+        let path = format!("/api/dashboards/trade?window=7{query}");
+        let (status, _, body) = http_request(http, "GET", &path, &[("Cookie", &cookie)], "")
+            .expect("the dashboard API answers");
+        assert_eq!(status, 200, "{body}");
+        json_body(&body)
+    };
+    let number = |v: &serde_json::Value| v.as_f64().expect("a number");
+    let lake_numbers = |sql: &str| -> Vec<f64> {
+        lake_rows(&s.sandbox, sql)
+            .iter()
+            .map(|v| v.parse().expect("a number"))
+            .collect()
+    };
+
+    // The part of a dashboard showing the total paid amount among its headlines or trends.
+    let gmv = |board: &serde_json::Value, section: &str| -> serde_json::Value {
+        board[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["measure"] == "total_paid_amount")
+            .unwrap_or_else(|| panic!("no total paid amount in {section}"))
+            .clone()
+    };
+
+    let all = dashboard("");
+    assert_eq!(all["day"], day.as_str());
+    let headline = gmv(&all, "headlines");
+    let overall = lake_numbers(&format!(
+        "SELECT value FROM ads_metric_value WHERE dt = '{day}' AND window_days = 7 \
+         AND measure = 'total_paid_amount' AND dimension = 'overall'"
+    ));
+    assert_eq!(vec![number(&headline["value"])], overall);
+    let trend = gmv(&all, "trends");
+    let trend_days: Vec<&str> = trend["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(trend_days.len(), 30);
+    assert_eq!(trend_days.last(), Some(&day.as_str()));
+    assert_eq!(
+        trend["values"].as_array().unwrap().last(),
+        Some(&headline["value"])
+    );
+
+    let hospital_table = |board: &serde_json::Value| -> Vec<(String, f64)> {
+        board["breakdowns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["dimension"] == "hospital" && b["measure"] == "total_paid_amount")
+            .expect("the hospital table")["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["value"].as_str().unwrap().to_string(), number(&i["v"])))
+            .collect()
+    };
+    let lake_top = |keep: &str| -> Vec<(String, f64)> {
+        lake_rows(
+            &s.sandbox,
+            &format!(
+                "SELECT dimension_value, value FROM ads_metric_value WHERE dt = '{day}' \
+                 AND window_days = 7 AND measure = 'total_paid_amount' \
+                 AND dimension = 'hospital' {keep} \
+                 ORDER BY value DESC, dimension_value LIMIT 10"
+            ),
+        )
+        .iter()
+        .map(|r| {
+            let (id, v) = r.split_once('|').unwrap();
+            (id.to_string(), v.parse().unwrap())
+        })
+        .collect()
+    };
+    let top = hospital_table(&all);
+    assert!(!top.is_empty());
+    assert_eq!(top, lake_top(""));
+
+    let province = lake_rows(
+        &s.sandbox,
+        &format!(
+            "SELECT province FROM dim_hospital WHERE dt = '{day}' \
+             GROUP BY province ORDER BY count(*) DESC, province LIMIT 1"
+        ),
+    )
+    .pop()
+    .expect("a province");
+    let narrowed = dashboard(&format!("&province={}", url_escape(&province)));
+    let in_province = lake_top(&format!(
+        "AND dimension_value IN (SELECT CAST(hospital_id AS VARCHAR) FROM dim_hospital \
+         WHERE dt = '{day}' AND province = '{province}')"
+    ));
+    assert!(!in_province.is_empty());
+    assert_eq!(hospital_table(&narrowed), in_province);
+    assert_ne!(
+        hospital_table(&narrowed),
+        top,
+        "a province filter narrows the hospital table"
+    );
+    let province_total = lake_numbers(&format!(
+        "SELECT value FROM ads_metric_value WHERE dt = '{day}' AND window_days = 7 \
+         AND measure = 'total_paid_amount' AND dimension = 'province' \
+         AND dimension_value = '{province}'"
+    ));
+    assert_eq!(
+        vec![number(&gmv(&narrowed, "headlines")["value"])],
+        province_total
+    );
 }
 
 /// Headless Chromium (scripts/browser/check.mjs) logs in as the viewer, opens every

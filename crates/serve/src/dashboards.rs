@@ -141,12 +141,21 @@ fn list(items: &[String]) -> String {
         .join(", ")
 }
 
+/// Rows of a statement as JSON arrays, through the query path; `reference` reads are kept
+/// until the next refresh (see [`QueryService::run_reference`]).
 async fn rows(
     queries: &QueryService,
     who: &Principal,
     sql: &str,
+    reference: bool,
 ) -> std::result::Result<Vec<Value>, QueryError> {
-    let QueryOutput { batches, .. } = queries.run(who, Channel::Dashboard, sql, 100_000).await?;
+    let QueryOutput { batches, .. } = if reference {
+        queries
+            .run_reference(who, Channel::Dashboard, sql, 100_000)
+            .await?
+    } else {
+        queries.run(who, Channel::Dashboard, sql, 100_000).await?
+    };
     to_json_rows(&batches).map_err(|e| QueryError::Failed(e.to_string()))
 }
 
@@ -156,6 +165,112 @@ fn text(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
+}
+
+/// Labels and units of every measure, by measure, from the newest metric catalog.
+async fn measure_labels(
+    queries: &QueryService,
+    who: &Principal,
+    catalog_day: &str,
+) -> std::result::Result<BTreeMap<String, Value>, QueryError> {
+    let sql = format!(
+        "SELECT measure, max(label_zh), max(label_en), max(unit) FROM {CATALOG} \
+         WHERE dt = {} GROUP BY measure",
+        quote(catalog_day)
+    );
+    Ok(rows(queries, who, &sql, true)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                text(&r[0]),
+                json!({ "label_zh": r[1], "label_en": r[2], "unit": r[3] }),
+            )
+        })
+        .collect())
+}
+
+/// Labels of every dimension, by dimension, from the newest metric catalog.
+async fn dimension_labels(
+    queries: &QueryService,
+    who: &Principal,
+    catalog_day: &str,
+) -> std::result::Result<BTreeMap<String, Value>, QueryError> {
+    let sql = format!(
+        "SELECT DISTINCT dimension, dimension_label_zh, dimension_label_en FROM {CATALOG} \
+         WHERE dt = {}",
+        quote(catalog_day)
+    );
+    Ok(rows(queries, who, &sql, true)
+        .await?
+        .into_iter()
+        .map(|r| (text(&r[0]), json!({ "label_zh": r[1], "label_en": r[2] })))
+        .collect())
+}
+
+/// The hospitals (id, name, province, city) of the `dim_hospital` snapshot in force on
+/// `snapshot` (none when no snapshot is that old).
+async fn hospitals(
+    queries: &QueryService,
+    who: &Principal,
+    snapshot: Option<&String>,
+) -> std::result::Result<Vec<Value>, QueryError> {
+    let Some(snapshot) = snapshot else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "SELECT CAST(hospital_id AS VARCHAR), hospital_name, province, city FROM dim_hospital \
+         WHERE dt = {} ORDER BY hospital_name",
+        quote(snapshot)
+    );
+    rows(queries, who, &sql, true).await
+}
+
+/// Column positions in the rows of [`values_sql`].
+mod col {
+    pub const MEASURE: usize = 0;
+    pub const DIMENSION: usize = 1;
+    pub const DIMENSION_VALUE: usize = 2;
+    pub const DIMENSION_LABEL: usize = 3;
+    pub const DT: usize = 4;
+    pub const VALUE: usize = 5;
+}
+
+/// One read of the long table for a whole dashboard: the scope's values of every shown
+/// measure over the trend days, and every value of the breakdowns' dimensions on the day.
+fn values_sql(
+    dashboard: &Dashboard,
+    measures: &[String],
+    scope: &Scope,
+    window: u32,
+    (first, day): (&str, &str),
+) -> String {
+    let mut dimensions: Vec<String> = dashboard
+        .breakdowns
+        .iter()
+        .map(|b| b.dimension.clone())
+        .collect();
+    dimensions.sort();
+    dimensions.dedup();
+    let on_day = if dimensions.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " OR (dt = {} AND dimension IN ({}))",
+            quote(day),
+            list(&dimensions)
+        )
+    };
+    format!(
+        "SELECT measure, dimension, dimension_value, dimension_label, dt, value FROM {VALUES} \
+         WHERE dt >= {} AND dt <= {} AND window_days = {window} AND measure IN ({}) \
+           AND ((dimension = {} AND dimension_value = {}){on_day})",
+        quote(first),
+        quote(day),
+        list(measures),
+        quote(scope.dimension),
+        quote(&scope.value),
+    )
 }
 
 /// The dashboard's data for the filters, as the web UI draws it.
@@ -204,60 +319,31 @@ pub async fn data(
     measures.sort();
     measures.dedup();
 
-    let labels = rows(
-        queries,
-        who,
-        &format!(
-            "SELECT measure, max(label_zh), max(label_en), max(unit) FROM {CATALOG} \
-         WHERE dt = (SELECT max(dt) FROM {CATALOG}) AND measure IN ({}) GROUP BY measure",
-            list(&measures)
-        ),
-    )
-    .await?;
-    let labels: BTreeMap<String, Value> = labels
-        .into_iter()
-        .map(|r| {
-            (
-                text(&r[0]),
-                json!({ "label_zh": r[1], "label_en": r[2], "unit": r[3] }),
-            )
-        })
-        .collect();
-    let dimension_labels = rows(
-        queries,
-        who,
-        &format!(
-            "SELECT DISTINCT dimension, dimension_label_zh, dimension_label_en FROM {CATALOG} \
-         WHERE dt = (SELECT max(dt) FROM {CATALOG})"
-        ),
-    )
-    .await?;
-    let dimension_labels: BTreeMap<String, Value> = dimension_labels
-        .into_iter()
-        .map(|r| (text(&r[0]), json!({ "label_zh": r[1], "label_en": r[2] })))
-        .collect();
+    let catalog_day = queries.days_of(CATALOG).await.pop().unwrap_or_default();
+    let hospital_days = queries.days_of("dim_hospital").await;
+    let snapshot = hospital_days.iter().rev().find(|d| **d <= day_s);
+    let values = values_sql(
+        dashboard,
+        &measures,
+        &scope,
+        window,
+        (&shifted(TREND_DAYS - 1), &day_s),
+    );
+    let (labels, dimension_labels, hospitals, values) = futures::try_join!(
+        measure_labels(queries, who, &catalog_day),
+        dimension_labels(queries, who, &catalog_day),
+        hospitals(queries, who, snapshot),
+        rows(queries, who, &values, false),
+    )?;
 
-    let series = rows(
-        queries,
-        who,
-        &format!(
-            "SELECT measure, dt, value FROM {VALUES} \
-         WHERE dt >= {} AND dt <= {} AND window_days = {window} \
-           AND dimension = {} AND dimension_value = {} AND measure IN ({}) ORDER BY measure, dt",
-            quote(&shifted(TREND_DAYS - 1)),
-            quote(&day_s),
-            quote(scope.dimension),
-            quote(&scope.value),
-            list(&measures)
-        ),
-    )
-    .await?;
     let mut by_measure: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
-    for r in series {
+    for r in values.iter().filter(|r| {
+        r[col::DIMENSION] == scope.dimension && text(&r[col::DIMENSION_VALUE]) == scope.value
+    }) {
         by_measure
-            .entry(text(&r[0]))
+            .entry(text(&r[col::MEASURE]))
             .or_default()
-            .insert(text(&r[1]), r[2].clone());
+            .insert(text(&r[col::DT]), r[col::VALUE].clone());
     }
     let value_on = |m: &str, d: &str| {
         by_measure
@@ -293,16 +379,6 @@ pub async fn data(
         })
         .collect();
 
-    let hospitals = rows(
-        queries,
-        who,
-        &format!(
-            "SELECT CAST(hospital_id AS VARCHAR), hospital_name, province, city FROM dim_hospital \
-         WHERE dt = (SELECT max(dt) FROM dim_hospital WHERE dt <= {}) ORDER BY hospital_name",
-            quote(&day_s)
-        ),
-    )
-    .await?;
     let in_province = |column: usize| -> Option<Vec<String>> {
         let p = filters.province.as_ref()?;
         Some(
@@ -313,58 +389,36 @@ pub async fn data(
                 .collect(),
         )
     };
-
-    let mut breakdowns = Vec::new();
-    for b in &dashboard.breakdowns {
-        // Which values of the dimension the filter keeps, if it can narrow this dimension.
-        let narrowed: Option<Vec<String>> = match (b.dimension.as_str(), &filters.hospital) {
-            (_, Some(h)) if b.dimension == "hospital" => Some(vec![h.clone()]),
-            ("hospital", None) => in_province(0),
-            ("city", None) => in_province(3),
-            ("province", None) => filters.province.clone().map(|p| vec![p]),
-            _ => None,
-        };
-        let filtered =
-            filters.hospital.is_none() && filters.province.is_none() || narrowed.is_some();
-        let keep = narrowed
-            .map(|v| {
-                format!(
-                    " AND dimension_value IN ({})",
-                    if v.is_empty() { "''".into() } else { list(&v) }
-                )
+    let breakdowns: Vec<Value> = dashboard
+        .breakdowns
+        .iter()
+        .map(|b| {
+            // Which values of the dimension the filter keeps, if it can narrow this dimension.
+            let narrowed: Option<Vec<String>> = match (b.dimension.as_str(), &filters.hospital) {
+                ("hospital", Some(h)) => Some(vec![h.clone()]),
+                ("hospital", None) => in_province(0),
+                ("city", None) => in_province(3),
+                ("province", None) => filters.province.clone().map(|p| vec![p]),
+                _ => None,
+            };
+            let filtered =
+                filters.hospital.is_none() && filters.province.is_none() || narrowed.is_some();
+            let limit = match b.chart {
+                Chart::Table => b.top.unwrap_or(DEFAULT_TOP),
+                Chart::Bar | Chart::Pie => 50,
+            };
+            let items = top_items(&values, b, &day_s, narrowed.as_deref(), limit);
+            json!({
+                "measure": b.measure,
+                "dimension": b.dimension,
+                "dimension_labels": dimension_labels.get(&b.dimension),
+                "labels": labels.get(&b.measure),
+                "chart": b.chart,
+                "filtered": filtered,
+                "items": items,
             })
-            .unwrap_or_default();
-        let limit = match b.chart {
-            Chart::Table => b.top.unwrap_or(DEFAULT_TOP),
-            Chart::Bar | Chart::Pie => 50,
-        };
-        let items = rows(
-            queries,
-            who,
-            &format!(
-                "SELECT dimension_value, dimension_label, value FROM {VALUES} \
-             WHERE dt = {} AND window_days = {window} AND measure = {} AND dimension = {}{keep} \
-             ORDER BY value DESC, dimension_value LIMIT {limit}",
-                quote(&day_s),
-                quote(&b.measure),
-                quote(&b.dimension)
-            ),
-        )
-        .await?;
-        breakdowns.push(json!({
-            "measure": b.measure,
-            "dimension": b.dimension,
-            "dimension_labels": dimension_labels.get(&b.dimension),
-            "labels": labels.get(&b.measure),
-            "chart": b.chart,
-            "filtered": filtered,
-            "items": items.iter().map(|r| json!({
-                "value": r[0],
-                "label": if r[1].is_null() { r[0].clone() } else { r[1].clone() },
-                "v": r[2],
-            })).collect::<Vec<_>>(),
-        }));
-    }
+        })
+        .collect();
 
     let provinces: std::collections::BTreeSet<String> =
         hospitals.iter().map(|h| text(&h[2])).collect();
@@ -381,6 +435,44 @@ pub async fn data(
         "trends": trends,
         "breakdowns": breakdowns,
     }))
+}
+
+/// A breakdown's items on `day`: its measure cut by its dimension, only the `kept` values
+/// when the filters narrow it, largest first (ties by value name), at most `limit`.
+fn top_items(
+    values: &[Value],
+    breakdown: &Breakdown,
+    day: &str,
+    kept: Option<&[String]>,
+    limit: usize,
+) -> Vec<Value> {
+    let mut items: Vec<&Value> = values
+        .iter()
+        .filter(|r| {
+            r[col::DT] == day
+                && r[col::MEASURE] == breakdown.measure.as_str()
+                && r[col::DIMENSION] == breakdown.dimension.as_str()
+                && kept.is_none_or(|k| k.contains(&text(&r[col::DIMENSION_VALUE])))
+        })
+        .collect();
+    let number = |r: &Value| r[col::VALUE].as_f64().unwrap_or(f64::NEG_INFINITY);
+    items.sort_by(|a, b| {
+        number(b)
+            .total_cmp(&number(a))
+            .then_with(|| text(&a[col::DIMENSION_VALUE]).cmp(&text(&b[col::DIMENSION_VALUE])))
+    });
+    items
+        .into_iter()
+        .take(limit)
+        .map(|r| {
+            let label = &r[col::DIMENSION_LABEL];
+            json!({
+                "value": r[col::DIMENSION_VALUE],
+                "label": if label.is_null() { &r[col::DIMENSION_VALUE] } else { label },
+                "v": r[col::VALUE],
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -436,6 +528,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_breakdown_keeps_its_day_measure_and_dimension_largest_first() {
+        let row = |measure: &str, dimension: &str, value: &str, dt: &str, v: f64| {
+            json!([measure, dimension, value, Value::Null, dt, v])
+        };
+        let values = vec![
+            row("gmv", "hospital", "h1", "2026-01-02", 5.0),
+            row("gmv", "hospital", "h2", "2026-01-02", 9.0),
+            row("gmv", "hospital", "h3", "2026-01-02", 9.0),
+            row("gmv", "hospital", "h4", "2026-01-01", 99.0),
+            row("gmv", "city", "c1", "2026-01-02", 99.0),
+            row("orders", "hospital", "h5", "2026-01-02", 99.0),
+        ];
+        let breakdown = Breakdown {
+            measure: "gmv".into(),
+            dimension: "hospital".into(),
+            chart: Chart::Bar,
+            top: None,
+        };
+        let names = |items: Vec<Value>| -> Vec<String> {
+            items.iter().map(|i| text(&i["label"])).collect()
+        };
+        assert_eq!(
+            names(top_items(&values, &breakdown, "2026-01-02", None, 10)),
+            ["h2", "h3", "h1"]
+        );
+        assert_eq!(
+            names(top_items(&values, &breakdown, "2026-01-02", None, 2)),
+            ["h2", "h3"]
+        );
+        let kept = ["h1".to_string(), "h3".to_string()];
+        assert_eq!(
+            names(top_items(
+                &values,
+                &breakdown,
+                "2026-01-02",
+                Some(&kept),
+                10
+            )),
+            ["h3", "h1"]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! whatever the role. A viewer reads the report tables (`ads_*`) only. Grants per table
 //! and column, row filters and masks belong to governance and will hook in here.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -117,7 +118,20 @@ pub struct QueryService {
     catalog: Arc<Catalog>,
     refreshing: Mutex<()>,
     tables: RwLock<Vec<TableSummary>>,
+    reference: std::sync::Mutex<ReferenceCache>,
 }
+
+/// Results of reference reads (labels, hospital lists) that only a refresh changes, kept
+/// until the next refresh so a dashboard call does not read them again.
+#[derive(Default)]
+struct ReferenceCache {
+    /// Counts refreshes; a result read before a refresh is not kept after it.
+    generation: u64,
+    results: HashMap<(String, usize), QueryOutput>,
+}
+
+/// Reference results kept at most; more distinct reads than this start the cache afresh.
+const REFERENCE_RESULTS: usize = 512;
 
 impl QueryService {
     /// A query engine with every lake table registered under `medlake.public`, and the
@@ -141,6 +155,7 @@ impl QueryService {
             catalog,
             refreshing: Mutex::new(()),
             tables: RwLock::new(Vec::new()),
+            reference: std::sync::Mutex::new(ReferenceCache::default()),
         };
         service.refresh().await?;
         Ok(service)
@@ -174,6 +189,11 @@ impl QueryService {
         debug!(tables = summaries.len(), "lake tables registered");
         let count = summaries.len();
         *self.tables.write().await = summaries;
+        let mut reference = self.reference_cache();
+        *reference = ReferenceCache {
+            generation: reference.generation + 1,
+            results: HashMap::new(),
+        };
         Ok(count)
     }
 
@@ -288,8 +308,40 @@ impl QueryService {
         sql: &str,
         limit: usize,
     ) -> std::result::Result<QueryOutput, QueryError> {
+        self.run_with(who, channel, sql, limit, Reuse::No).await
+    }
+
+    /// Like [`run`](Self::run), for reference data only a refresh changes (metric labels,
+    /// the hospital list): every call is admitted and audited for its asker, but the rows
+    /// are read once per refresh.
+    pub async fn run_reference(
+        &self,
+        who: &Principal,
+        channel: Channel,
+        sql: &str,
+        limit: usize,
+    ) -> std::result::Result<QueryOutput, QueryError> {
+        self.run_with(who, channel, sql, limit, Reuse::UntilRefresh)
+            .await
+    }
+
+    fn reference_cache(&self) -> std::sync::MutexGuard<'_, ReferenceCache> {
+        // A panic while holding the lock cannot leave the map half-written: recover it.
+        self.reference
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn run_with(
+        &self,
+        who: &Principal,
+        channel: Channel,
+        sql: &str,
+        limit: usize,
+        reuse: Reuse,
+    ) -> std::result::Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        let result = self.admitted_rows(who, sql, limit).await;
+        let result = self.admitted_rows(who, sql, limit, reuse).await;
         let millis = started.elapsed().as_millis() as u64;
         match &result {
             Ok(output) => self.audit(
@@ -323,6 +375,7 @@ impl QueryService {
         who: &Principal,
         sql: &str,
         limit: usize,
+        reuse: Reuse,
     ) -> std::result::Result<QueryOutput, QueryError> {
         let statement = parse_one(sql)?;
         if matches!(statement, Statement::Set(_)) {
@@ -332,7 +385,26 @@ impl QueryService {
             ));
         }
         self.verdict(who, &statement)?;
-        self.execute(&statement, limit).await
+        if reuse == Reuse::No {
+            return self.execute(&statement, limit).await;
+        }
+        let key = (sql.to_string(), limit);
+        let generation = {
+            let cache = self.reference_cache();
+            if let Some(kept) = cache.results.get(&key) {
+                return Ok(kept.clone());
+            }
+            cache.generation
+        };
+        let output = self.execute(&statement, limit).await?;
+        let mut cache = self.reference_cache();
+        if cache.generation == generation {
+            if cache.results.len() >= REFERENCE_RESULTS {
+                cache.results.clear();
+            }
+            cache.results.insert(key, output.clone());
+        }
+        Ok(output)
     }
 
     async fn execute(
@@ -367,6 +439,13 @@ impl QueryService {
             millis: 0,
         })
     }
+}
+
+/// Whether a statement's rows may be kept for the next asker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reuse {
+    No,
+    UntilRefresh,
 }
 
 /// The first `limit` rows of `batches`.
@@ -519,6 +598,76 @@ mod tests {
         ] {
             assert!(!is_read_only(&parse_one(sql).unwrap()), "{sql}");
         }
+    }
+
+    /// Writes partition `dt` of a one-column table `name` with `rows` rows.
+    async fn write_day(lake: &Lake, name: &str, dt: &str, rows: i64) {
+        use deltalake::arrow::array::Int64Array;
+        use deltalake::arrow::datatypes::{DataType, Field, Schema};
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let column = Arc::new(Int64Array::from_iter_values(0..rows));
+        let batch = RecordBatch::try_new(schema.clone(), vec![column]).unwrap();
+        lake.replace_partition(name, dt, schema, vec![batch])
+            .await
+            .unwrap();
+    }
+
+    fn first_number(output: &QueryOutput) -> i64 {
+        use deltalake::arrow::array::{Array, Int64Array};
+        let column = output.batches[0].column(0);
+        column
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("a BIGINT count")
+            .value(0)
+    }
+
+    #[tokio::test]
+    async fn reference_reads_are_kept_until_the_next_refresh_and_still_admitted_and_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap(), Default::default()).unwrap();
+        write_day(&lake, "ads_labels", "2026-01-01", 3).await;
+        write_day(&lake, "dwd_private", "2026-01-01", 1).await;
+        let catalog = Arc::new(Catalog::open_in_memory().unwrap());
+        let service = QueryService::open(lake.clone(), catalog.clone())
+            .await
+            .unwrap();
+        let viewer = Principal {
+            name: "board".into(),
+            role: Role::Viewer,
+        };
+        let count = "SELECT count(*) FROM ads_labels";
+        let read = || service.run_reference(&viewer, Channel::Dashboard, count, 10);
+
+        assert_eq!(first_number(&read().await.unwrap()), 3);
+        write_day(&lake, "ads_labels", "2026-01-02", 4).await;
+        assert_eq!(
+            first_number(&read().await.unwrap()),
+            3,
+            "kept until the next refresh"
+        );
+        service.refresh().await.unwrap();
+        assert_eq!(
+            first_number(&read().await.unwrap()),
+            7,
+            "read again after it"
+        );
+
+        let refused = service
+            .run_reference(
+                &viewer,
+                Channel::Dashboard,
+                "SELECT count(*) FROM dwd_private",
+                10,
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(QueryError::Refused(_))),
+            "{refused:?}"
+        );
+        let audit = catalog.audit_records(Some("board"), 10).unwrap();
+        let outcomes: Vec<&str> = audit.iter().map(|a| a.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["refused", "ok", "ok", "ok"]);
     }
 
     #[test]
