@@ -121,7 +121,8 @@ fn lake_rows(sandbox: &Sandbox, sql: &str) -> Vec<String> {
     })
 }
 
-fn psql(s: &Served, user: &str, password: &str, args: &[&str]) -> Output {
+/// psql running one command (`-c`) as `user`.
+fn psql(s: &Served, user: &str, password: &str, command: &str) -> Output {
     Command::new("psql")
         .args([
             "-h",
@@ -134,11 +135,18 @@ fn psql(s: &Served, user: &str, password: &str, args: &[&str]) -> Output {
             "medlake",
         ])
         .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-        .args(args)
+        .args(["-c", command])
         .env("PGPASSWORD", password)
         .env("PGCONNECT_TIMEOUT", "20")
         .output()
         .expect("psql runs (scripts/services.sh installs it)")
+}
+
+/// What psql printed for `command`, which must fail.
+fn psql_error(s: &Served, user: &str, password: &str, command: &str) -> String {
+    let out = psql(s, user, password, command);
+    assert!(!out.status.success(), "psql should have failed: {command}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn ok_stdout(out: &Output) -> String {
@@ -151,7 +159,7 @@ fn ok_stdout(out: &Output) -> String {
 }
 
 fn psql_lists_describes_and_queries_the_lake(s: &Served) {
-    let listed = ok_stdout(&psql(s, "analyst", &s.analyst_password, &["-c", "\\dt"]));
+    let listed = ok_stdout(&psql(s, "analyst", &s.analyst_password, "\\dt"));
     let listed: BTreeSet<String> = listed
         .lines()
         .filter_map(|l| l.split('|').nth(1).map(str::to_string))
@@ -168,7 +176,7 @@ fn psql_lists_describes_and_queries_the_lake(s: &Served) {
         s,
         "analyst",
         &s.analyst_password,
-        &["-c", "\\d ads_metric_value"],
+        "\\d ads_metric_value",
     ));
     for column in ["metric", "dimension_value", "window_days", "value", "dt"] {
         assert!(
@@ -181,7 +189,7 @@ fn psql_lists_describes_and_queries_the_lake(s: &Served) {
 
     let sql = "SELECT metric, dimension_value, value FROM ads_metric_value \
                WHERE dt = '2026-03-02' AND window_days = 1 ORDER BY metric, dimension_value";
-    let served_rows = ok_stdout(&psql(s, "analyst", &s.analyst_password, &["-c", sql]));
+    let served_rows = ok_stdout(&psql(s, "analyst", &s.analyst_password, sql));
     let served_rows: Vec<&str> = served_rows.lines().filter(|l| !l.is_empty()).collect();
     let lake_rows = lake_rows(&s.sandbox, sql);
     assert!(!lake_rows.is_empty(), "the built day has metric values");
@@ -258,17 +266,13 @@ fn audit_count(s: &Served) -> usize {
 
 fn wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(s: &Served) {
     let before = audit_count(s);
-    let wrong = psql(s, "analyst", "not-the-password", &["-c", "SELECT 1"]);
-    assert!(!wrong.status.success());
-    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    let stderr = psql_error(s, "analyst", "not-the-password", "SELECT 1");
     assert!(
         stderr.contains("password authentication failed")
             || stderr.contains("Password authentication failed"),
         "{stderr}"
     );
-    let unknown = psql(s, "nobody", "whatever-password", &["-c", "SELECT 1"]);
-    assert!(!unknown.status.success());
-    let unknown_err = String::from_utf8_lossy(&unknown.stderr);
+    let unknown_err = psql_error(s, "nobody", "whatever-password", "SELECT 1");
     assert!(
         unknown_err
             .to_lowercase()
@@ -277,69 +281,45 @@ fn wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(s: &Served) {
     );
     assert_eq!(audit_count(s), before, "a refused login runs no statement");
 
-    let drop = psql(
-        s,
-        "analyst",
-        &s.analyst_password,
-        &["-c", "DROP TABLE ads_metric_value"],
-    );
-    assert!(!drop.status.success());
-    assert!(
-        String::from_utf8_lossy(&drop.stderr).contains("read-only"),
-        "{}",
-        String::from_utf8_lossy(&drop.stderr)
-    );
+    let analyst = |command: &str| psql_error(s, "analyst", &s.analyst_password, command);
+    let drop = analyst("DROP TABLE ads_metric_value");
+    assert!(drop.contains("read-only"), "{drop}");
     let still_there = ok_stdout(&psql(
         s,
         "analyst",
         &s.analyst_password,
-        &["-c", "SELECT count(*) FROM ads_metric_value"],
+        "SELECT count(*) FROM ads_metric_value",
     ));
     assert!(still_there.trim().parse::<u64>().unwrap() > 0);
 
-    let setting = psql(
-        s,
-        "analyst",
-        &s.analyst_password,
-        &["-c", "SET datafusion.execution.batch_size = 1"],
-    );
+    let setting = analyst("SET datafusion.execution.batch_size = 1");
     assert!(
-        !setting.status.success(),
-        "an engine setting from one connection is refused"
+        setting.contains("engine settings"),
+        "an engine setting from one connection is refused: {setting}"
     );
-    assert!(String::from_utf8_lossy(&setting.stderr).contains("engine settings"));
     ok_stdout(&psql(
         s,
         "analyst",
         &s.analyst_password,
-        &["-c", "SET application_name = 'x'"],
+        "SET application_name = 'x'",
     ));
 
-    let viewer_fact = psql(
+    let viewer_fact = psql_error(
         s,
         "viewer",
         &s.viewer_password,
-        &["-c", "SELECT count(*) FROM dwd_consultation_paid"],
+        "SELECT count(*) FROM dwd_consultation_paid",
     );
-    assert!(!viewer_fact.status.success());
-    assert!(String::from_utf8_lossy(&viewer_fact.stderr).contains("report tables"));
+    assert!(viewer_fact.contains("report tables"), "{viewer_fact}");
     ok_stdout(&psql(
         s,
         "viewer",
         &s.viewer_password,
-        &["-c", "SELECT count(*) FROM ads_metric_value"],
+        "SELECT count(*) FROM ads_metric_value",
     ));
 
-    let bad_sql = psql(
-        s,
-        "analyst",
-        &s.analyst_password,
-        &["-c", "SELEC metric FROM ads_metric_value"],
-    );
-    assert!(!bad_sql.status.success());
-    assert!(String::from_utf8_lossy(&bad_sql.stderr)
-        .to_lowercase()
-        .contains("error"));
+    let bad_sql = analyst("SELEC metric FROM ads_metric_value");
+    assert!(bad_sql.to_lowercase().contains("error"), "{bad_sql}");
 }
 
 /// Status, headers (lowercase names) and body of an HTTP response.
@@ -754,41 +734,29 @@ fn csrf_of(http: &str, cookie: &str) -> String {
 /// The build runs as its own process and records its runs in the catalog.
 fn an_admin_starts_a_build_from_the_web_and_the_run_history_shows_it(s: &Served) {
     let http = s.http.as_str();
-    let json = ("Content-Type", "application/json");
     let body = r#"{"day": "2026-03-02"}"#;
+    // Status and body of POST /api/builds from a logged-in session.
+    let start_build = |cookie: &str, csrf: &str, body: &str| -> (u16, String) {
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("Cookie", cookie),
+            ("X-CSRF-Token", csrf),
+        ];
+        let (status, _, reply) =
+            http_request(http, "POST", "/api/builds", &headers, body).expect("the server answers");
+        (status, reply)
+    };
     let analyst = login(http, "analyst", &s.analyst_password).unwrap();
-    let csrf = csrf_of(http, &analyst);
-    let (status, _, _) = http_request(
-        http,
-        "POST",
-        "/api/builds",
-        &[json, ("Cookie", &analyst), ("X-CSRF-Token", &csrf)],
-        body,
-    )
-    .unwrap();
+    let (status, _) = start_build(&analyst, &csrf_of(http, &analyst), body);
     assert_eq!(status, 403, "an analyst cannot start builds");
 
     let catalog = medlake_catalog::Catalog::open(&s.sandbox.dir.path().join("catalog.db")).unwrap();
     let before = catalog.recent_runs(1).unwrap().first().map_or(0, |r| r.id);
     let admin = login(http, "boss", &s.admin_password).unwrap();
     let csrf = csrf_of(http, &admin);
-    let (status, _, reply) = http_request(
-        http,
-        "POST",
-        "/api/builds",
-        &[json, ("Cookie", &admin), ("X-CSRF-Token", &csrf)],
-        body,
-    )
-    .unwrap();
+    let (status, reply) = start_build(&admin, &csrf, body);
     assert_eq!(status, 202, "{reply}");
-    let (status, _, _) = http_request(
-        http,
-        "POST",
-        "/api/builds",
-        &[json, ("Cookie", &admin), ("X-CSRF-Token", &csrf)],
-        r#"{"day": "March 2"}"#,
-    )
-    .unwrap();
+    let (status, _) = start_build(&admin, &csrf, r#"{"day": "March 2"}"#);
     assert_eq!(status, 400);
 
     // The build is a separate process; wait (bounded) for its last step's run record.

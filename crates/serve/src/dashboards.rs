@@ -142,7 +142,7 @@ fn list(items: &[String]) -> String {
 }
 
 /// Rows of a statement as JSON arrays, through the query path; `reference` reads are kept
-/// until the next refresh (see [`QueryService::run_reference`]).
+/// until a refresh finds a new table version (see [`QueryService::run_reference`]).
 async fn rows(
     queries: &QueryService,
     who: &Principal,

@@ -121,11 +121,11 @@ pub struct QueryService {
     reference: std::sync::Mutex<ReferenceCache>,
 }
 
-/// Results of reference reads (labels, hospital lists) that only a refresh changes, kept
-/// until the next refresh so a dashboard call does not read them again.
+/// Results of reference reads (labels, hospital lists), kept until a refresh finds a new
+/// version of some table, so a dashboard call does not read them again.
 #[derive(Default)]
 struct ReferenceCache {
-    /// Counts refreshes; a result read before a refresh is not kept after it.
+    /// Counts refreshes that found new versions; a result read before one is not kept.
     generation: u64,
     results: HashMap<(String, usize), QueryOutput>,
 }
@@ -188,12 +188,20 @@ impl QueryService {
         }
         debug!(tables = summaries.len(), "lake tables registered");
         let count = summaries.len();
-        *self.tables.write().await = summaries;
-        let mut reference = self.reference_cache();
-        *reference = ReferenceCache {
-            generation: reference.generation + 1,
-            results: HashMap::new(),
+        let changed = {
+            let mut tables = self.tables.write().await;
+            let changed = !same_versions(&tables, &summaries);
+            *tables = summaries;
+            changed
         };
+        // Reference results stay valid while no table has a new version.
+        if changed {
+            let mut reference = self.reference_cache();
+            *reference = ReferenceCache {
+                generation: reference.generation + 1,
+                results: HashMap::new(),
+            };
+        }
         Ok(count)
     }
 
@@ -311,9 +319,9 @@ impl QueryService {
         self.run_with(who, channel, sql, limit, Reuse::No).await
     }
 
-    /// Like [`run`](Self::run), for reference data only a refresh changes (metric labels,
-    /// the hospital list): every call is admitted and audited for its asker, but the rows
-    /// are read once per refresh.
+    /// Like [`run`](Self::run), for reference data only a new table version changes (metric
+    /// labels, the hospital list): every call is admitted and audited for its asker, but the
+    /// rows are read again only after a refresh picked up a new version.
     pub async fn run_reference(
         &self,
         who: &Principal,
@@ -439,6 +447,15 @@ impl QueryService {
             millis: 0,
         })
     }
+}
+
+/// The same tables at the same Delta versions.
+fn same_versions(before: &[TableSummary], after: &[TableSummary]) -> bool {
+    before.len() == after.len()
+        && before
+            .iter()
+            .zip(after)
+            .all(|(b, a)| b.name == a.name && b.version == a.version)
 }
 
 /// Whether a statement's rows may be kept for the next asker.
@@ -668,6 +685,20 @@ mod tests {
         let audit = catalog.audit_records(Some("board"), 10).unwrap();
         let outcomes: Vec<&str> = audit.iter().map(|a| a.outcome.as_str()).collect();
         assert_eq!(outcomes, ["refused", "ok", "ok", "ok"]);
+    }
+
+    #[test]
+    fn only_a_new_table_version_counts_as_a_change() {
+        let table = |name: &str, version: u64| TableSummary {
+            name: name.into(),
+            version,
+            ..Default::default()
+        };
+        let before = [table("a", 1), table("b", 4)];
+        assert!(same_versions(&before, &[table("a", 1), table("b", 4)]));
+        assert!(!same_versions(&before, &[table("a", 1), table("b", 5)]));
+        assert!(!same_versions(&before, &[table("a", 1)]));
+        assert!(!same_versions(&before, &[table("a", 1), table("c", 4)]));
     }
 
     #[test]
