@@ -19,7 +19,7 @@ mod error;
 mod summary;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
@@ -61,10 +61,16 @@ pub struct AppTransaction {
 }
 
 /// A lake root and the storage options to reach it.
+///
+/// Clones share the tables opened so far: opening a table again reads only the commits
+/// made since (a listing of its log when there are none), not its last checkpoint and
+/// every commit after it. A day's build opens each table a dozen times, and on day 30 a
+/// full open costs several times what it did on day 1.
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: Url,
     options: HashMap<String, String>,
+    opened: Arc<Mutex<HashMap<String, DeltaTable>>>,
 }
 
 fn register_object_stores() {
@@ -97,7 +103,11 @@ impl Lake {
                 LakeError::BadLocation(format!("{location}: not an absolute folder"))
             })?
         };
-        Ok(Lake { root, options })
+        Ok(Lake {
+            root,
+            options,
+            opened: Arc::default(),
+        })
     }
 
     /// The root URL of the lake.
@@ -112,16 +122,47 @@ impl Lake {
             .map_err(|e| LakeError::BadLocation(format!("{name}: {e}")))
     }
 
+    /// Table `name` at its latest version: the one opened before brought up to date, or
+    /// opened now (a table never written has no version).
     async fn handle(&self, name: &str) -> Result<DeltaTable> {
+        let opened = self.opened.lock().ok().and_then(|t| t.get(name).cloned());
+        if let Some(mut table) = opened {
+            if table.update_state().await.is_ok() {
+                self.remember(name, &table);
+                return Ok(table);
+            }
+            // Gone or unreadable since: open it afresh, which says what is wrong.
+            if let Ok(mut opened) = self.opened.lock() {
+                opened.remove(name);
+            }
+        }
         let url = self.table_url(name)?;
         if url.scheme() == "file" {
             if let Ok(path) = url.to_file_path() {
                 std::fs::create_dir_all(&path).map_err(|e| LakeError::delta(name, e))?;
             }
         }
-        DeltaTable::try_from_url_with_storage_options(url, self.options.clone())
+        let table = DeltaTable::try_from_url_with_storage_options(url, self.options.clone())
             .await
-            .map_err(|e| LakeError::delta(name, e))
+            .map_err(|e| LakeError::delta(name, e))?;
+        self.remember(name, &table);
+        Ok(table)
+    }
+
+    /// Keeps `table` for the next open of `name`, unless a newer version is kept already.
+    fn remember(&self, name: &str, table: &DeltaTable) {
+        let Some(version) = table.version() else {
+            return;
+        };
+        if let Ok(mut opened) = self.opened.lock() {
+            if opened
+                .get(name)
+                .and_then(DeltaTable::version)
+                .is_none_or(|kept| kept < version)
+            {
+                opened.insert(name.to_string(), table.clone());
+            }
+        }
     }
 
     /// Table `name` at its latest version, `None` if it was never written.
@@ -162,6 +203,7 @@ impl Lake {
             write = write.with_configuration(new_table_configuration());
         }
         let table = write.await.map_err(|e| LakeError::delta(name, e))?;
+        self.remember(name, &table);
         Ok(CommitStats {
             rows,
             version: table.version().unwrap_or_default(),
@@ -192,6 +234,7 @@ impl Lake {
             write = write.with_configuration(new_table_configuration());
         }
         let table = write.await.map_err(|e| LakeError::delta(name, e))?;
+        self.remember(name, &table);
         Ok(CommitStats {
             rows,
             version: table.version().unwrap_or_default(),
