@@ -387,3 +387,68 @@ fn with_partition_column(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::arrow::array::Int64Array;
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+
+    fn ids(values: &[i64]) -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let column = Arc::new(Int64Array::from(values.to_vec()));
+        let batch = RecordBatch::try_new(schema.clone(), vec![column]).expect("one column");
+        (schema, batch)
+    }
+
+    async fn rows(lake: &Lake, name: &str) -> usize {
+        let ctx = SessionContext::new();
+        lake.register(&ctx, name).await.unwrap();
+        let batches = ctx
+            .sql(&format!("SELECT id FROM {name}"))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_table_opened_before_sees_every_later_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let (reader, writer) = (
+            Lake::open(path, HashMap::new()).unwrap(),
+            Lake::open(path, HashMap::new()).unwrap(),
+        );
+        assert!(reader.load("t").await.unwrap().is_none());
+
+        let (schema, day1) = ids(&[1, 2]);
+        writer
+            .replace_partition("t", "2026-01-01", schema.clone(), vec![day1])
+            .await
+            .unwrap();
+        assert_eq!(rows(&reader, "t").await, 2);
+
+        // Another writer commits after the reader has opened the table.
+        let (_, day2) = ids(&[3, 4, 5]);
+        writer
+            .replace_partition("t", "2026-01-02", schema.clone(), vec![day2])
+            .await
+            .unwrap();
+        let seen = reader.load("t").await.unwrap().unwrap();
+        assert_eq!(seen.version(), Some(1));
+        assert_eq!(rows(&reader, "t").await, 5);
+
+        // The reader's own overwrite, and the other lake sees it.
+        let (_, again) = ids(&[9]);
+        reader
+            .replace_partition("t", "2026-01-01", schema, vec![again])
+            .await
+            .unwrap();
+        assert_eq!(rows(&reader, "t").await, 4);
+        assert_eq!(rows(&writer, "t").await, 4);
+        assert_eq!(reader.load("t").await.unwrap().unwrap().version(), Some(2));
+    }
+}
