@@ -1,5 +1,5 @@
 /*
-description = "Consultation finished: the consultation reached diagnosis finished (status 205 or later) for the first time. Event time is the first captured change at or past 205 (exact with binlog capture; with daily query capture, a consultation that also got its prescription or review that day carries that later time). Paid time comes from the paid fact of the last 7 days."
+description = "Consultation finished: the consultation reached diagnosis finished (status 205 or later) for the first time. Event time is the first captured change at or past 205 (exact with binlog capture; with daily query capture, a consultation that also got its prescription or review that day carries that later time). A consultation the first capture (bootstrap) finds already finished and not changed that day finished before the warehouse began and is not an event of that day. Paid time comes from the paid fact of the last 7 days, so it is unknown for a fee paid before the warehouse's first day."
 grain = "one row per finished consultation"
 materialization = "incremental"
 
@@ -18,6 +18,7 @@ WITH today AS (
         min(data['update_time']) AS finished_time
     FROM ods_consultation_inc
     WHERE dt = '{{ dt }}' AND data['status'] >= 205
+      AND CAST(data['update_time'] AS DATE) = DATE '{{ dt }}'
     GROUP BY data['id'], data['user_id'], data['patient_id'], data['doctor_id']
 ),
 earlier AS (

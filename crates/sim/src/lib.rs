@@ -18,6 +18,10 @@
 //! (seed, scale, start, days) always gives the same rows, and day d can be computed
 //! alone (it regenerates the plans of days d-2..d).
 //!
+//! The initial population holds the master data and the business of the two days before
+//! the start date, so the start date begins like any day of a running business, with
+//! consultations in flight, rather than like a launch.
+//!
 //! Ids are explicit: consultations are numbered in creation order across days; a
 //! consultation's prescription has the consultation's id, its fee payment id `2*id-1`,
 //! its prescription payment id `2*id`, and prescription line k (0-based) id `8*id+k`.

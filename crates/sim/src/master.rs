@@ -343,7 +343,7 @@ pub(crate) fn initial_patient_time(ctx: &Ctx, tl: &Timeline, p: i64) -> i64 {
 /// The day (possibly before day 0) on which patient `p` was added.
 fn patient_created_date(ctx: &Ctx, tl: &Timeline, p: i64) -> NaiveDate {
     match tl.patient_day(p) {
-        Some((d, _)) => ctx.world.params.date(d),
+        Some((d, _)) => ctx.world.date(d),
         None => from_us(initial_patient_time(ctx, tl, p)).date(),
     }
 }

@@ -14,6 +14,11 @@ pub(crate) const HOUR_US: i64 = 3_600_000_000;
 pub(crate) const MINUTE_US: i64 = 60_000_000;
 /// How long before the start date the platform went live (initial population spread).
 pub(crate) const HISTORY_DAYS: i64 = 3 * 365;
+/// Days of business simulated before the start date as part of the initial population, so
+/// that the start date, like any day of a running business, has the consultations placed on
+/// the days before it in flight (paid, finished, prescribed and reviewed on it). One per day
+/// a consultation can still change after its creation day.
+pub(crate) const WARM_UP_DAYS: u32 = 2;
 
 /// What identifies a simulated world: the same parameters always give the same rows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,10 +132,15 @@ fn weekday_factor(date: NaiveDate) -> f64 {
 }
 
 /// Derived, cheap facts about a simulated world.
+///
+/// Its days are numbered from the first warm-up day, [`WARM_UP_DAYS`] before the start
+/// date: day `WARM_UP_DAYS` is the first business day the caller asks for (its day 0).
 #[derive(Debug, Clone)]
 pub(crate) struct World {
     pub params: SimParams,
     pub sizes: Sizes,
+    /// The date of day 0, the first warm-up day.
+    pub origin: NaiveDate,
     /// Microsecond timestamp of day 0, 00:00.
     pub start_us: i64,
 }
@@ -138,12 +148,19 @@ pub(crate) struct World {
 impl World {
     pub fn new(params: SimParams) -> Result<World> {
         params.validate()?;
-        let start_us = to_us(params.start.and_hms_opt(0, 0, 0).unwrap_or_default());
+        let origin = params.start - chrono::Days::new(u64::from(WARM_UP_DAYS));
+        let start_us = to_us(origin.and_hms_opt(0, 0, 0).unwrap_or_default());
         Ok(World {
             params,
             sizes: Sizes::for_scale(params.scale),
+            origin,
             start_us,
         })
+    }
+
+    /// The date of day `d`.
+    pub fn date(&self, d: u32) -> NaiveDate {
+        self.origin + chrono::Days::new(u64::from(d))
     }
 
     /// Seed shortcut.
@@ -160,7 +177,7 @@ impl World {
     pub fn counts(&self, d: u32) -> DayCounts {
         let s = self.seed();
         let u = |k: u64| unit(s, Purpose::DayCounts, u64::from(d), k);
-        let date = self.params.date(d);
+        let date = self.date(d);
         let wf = weekday_factor(date);
         let noise = 1.0 + 0.08 * (u(0) - 0.5);
         let consultations = ((self.sizes.consult_mean * wf * noise).round() as u32).max(1);

@@ -12,7 +12,9 @@ use crate::master::{
     MasterDay,
 };
 use crate::model::{Change, Txn};
-use crate::params::{from_us, SimParams, Timeline, World, DAY_US, HISTORY_DAYS, MINUTE_US};
+use crate::params::{
+    from_us, SimParams, Timeline, World, DAY_US, HISTORY_DAYS, MINUTE_US, WARM_UP_DAYS,
+};
 use crate::rng::{cumulative, pareto, unit, Purpose};
 
 /// Rows per transaction of the initial population (a bulk load, not business traffic).
@@ -103,14 +105,20 @@ impl Simulator {
 
     /// Number of transactions [`Simulator::initial_population`] yields (for progress bars).
     pub fn population_txn_count(&self) -> u64 {
-        population_sections(&self.ctx)
+        let master: u64 = population_sections(&self.ctx)
             .iter()
             .map(|s| ((s.count + POPULATION_CHUNK - 1) / POPULATION_CHUNK) as u64)
-            .sum()
+            .sum();
+        let warm_up: u64 = (0..WARM_UP_DAYS)
+            .map(|d| DayTxns::new(&self.ctx, d).len() as u64)
+            .sum();
+        master + warm_up
     }
 
-    /// The master data existing before the start date, in chunks of up to 1,000 rows of
-    /// one table per transaction: dict, hospitals, medicines, doctors, users, patients.
+    /// Everything existing before the start date: first the master data, in chunks of up to
+    /// 1,000 rows of one table per transaction (dict, hospitals, medicines, doctors, users,
+    /// patients), then the business of the warm-up days just before the start, transaction
+    /// by transaction, so that the start date begins with consultations in flight.
     pub fn initial_population(&self) -> Population<'_> {
         Population {
             ctx: &self.ctx,
@@ -118,12 +126,14 @@ impl Simulator {
             sections: population_sections(&self.ctx),
             section: 0,
             next: 0,
+            warm_up_day: 0,
+            warm_up: None,
         }
     }
 
     /// The transactions of day `day` (0 = start date) in commit order, built lazily.
     pub fn day_txns(&self, day: u32) -> DayTxns<'_> {
-        DayTxns::new(&self.ctx, day)
+        DayTxns::new(&self.ctx, day + WARM_UP_DAYS)
     }
 
     /// All transactions of day `day` in commit order.
@@ -170,9 +180,26 @@ pub struct Population<'a> {
     sections: Vec<SectionLen>,
     section: usize,
     next: i64,
+    /// The warm-up day whose transactions come next, once the master data is out.
+    warm_up_day: u32,
+    warm_up: Option<DayTxns<'a>>,
 }
 
 impl Population<'_> {
+    /// The next transaction of the warm-up days, once the master data is out.
+    fn next_warm_up_txn(&mut self) -> Option<Txn> {
+        loop {
+            if let Some(txn) = self.warm_up.as_mut().and_then(Iterator::next) {
+                return Some(txn);
+            }
+            if self.warm_up_day >= WARM_UP_DAYS {
+                return None;
+            }
+            self.warm_up = Some(DayTxns::new(self.ctx, self.warm_up_day));
+            self.warm_up_day += 1;
+        }
+    }
+
     /// Row `i` (0-based) of a section and its creation time.
     fn row(&self, section: Section, i: i64) -> (&'static Table, Vec<Value>, i64) {
         let ctx = self.ctx;
@@ -230,9 +257,16 @@ impl Iterator for Population<'_> {
     type Item = Txn;
 
     fn next(&mut self) -> Option<Txn> {
-        while self.sections.get(self.section)?.count <= self.next {
+        while self
+            .sections
+            .get(self.section)
+            .is_some_and(|s| s.count <= self.next)
+        {
             self.section += 1;
             self.next = 0;
+        }
+        if self.section >= self.sections.len() {
+            return self.next_warm_up_txn();
         }
         let SectionLen { section, count } = self.sections[self.section];
         let end = (self.next + POPULATION_CHUNK).min(count);

@@ -106,10 +106,10 @@ fn allowed(from: i64, to: i64) -> bool {
 
 #[test]
 fn consultations_follow_the_status_machine_and_the_funnel_has_every_path() {
-    let (_, _, days) = world();
+    let (_, population, days) = world();
     let mut paths: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     let mut rx_payment_final: BTreeMap<i64, i64> = BTreeMap::new();
-    for txn in days.iter().flatten() {
+    for txn in population.iter().chain(days.iter().flatten()) {
         for change in &txn.changes {
             match change {
                 Change::Insert { table, row } if table.name == "consultation" => {
@@ -141,7 +141,7 @@ fn consultations_follow_the_status_machine_and_the_funnel_has_every_path() {
             }
         }
     }
-    // Consultations of the first days have finished their life by the last day.
+    // Consultations of the first (warm-up) days have finished their life by the last day.
     let done: Vec<&Vec<i64>> = paths
         .iter()
         .filter(|(id, _)| **id <= 2000)
@@ -269,12 +269,15 @@ fn personal_data_is_well_formed_and_master_data_changes() {
 
 #[test]
 fn shapes_look_like_the_business() {
-    let (_, _, days) = world();
+    let (_, population, days) = world();
     let mut by_hour = [0u32; 24];
     let mut ratings = [0u32; 6];
     let mut per_doctor: BTreeMap<i64, u32> = BTreeMap::new();
     let mut per_day = Vec::new();
-    let mut last_id = 0;
+    // Numbering goes on from the consultations of the warm-up days.
+    let mut last_id = consultation_ids(&population)
+        .max()
+        .expect("the warm-up days place consultations");
     for txns in &days {
         let mut n = 0;
         for txn in txns {
@@ -317,12 +320,74 @@ fn shapes_look_like_the_business() {
     );
 }
 
+/// Ids of the consultations `txns` place.
+fn consultation_ids(txns: &[Txn]) -> impl Iterator<Item = i64> + '_ {
+    txns.iter()
+        .flat_map(|t| &t.changes)
+        .filter_map(|change| match change {
+            Change::Insert { table, row } if table.name == "consultation" => Some(int(&row[0])),
+            _ => None,
+        })
+}
+
+/// Reviews written per day: consultation updates to status 207.
+fn reviews_per_day(days: &[Vec<Txn>]) -> Vec<usize> {
+    days.iter()
+        .map(|txns| {
+            txns.iter()
+                .flat_map(|t| &t.changes)
+                .filter(|c| {
+                    matches!(c, Change::Update { table, .. } if table.name == "consultation")
+                        && col(c, "status") == Some(Value::Int(207))
+                })
+                .count()
+        })
+        .collect()
+}
+
+#[test]
+fn the_start_date_begins_with_consultations_in_flight() {
+    let (sim, population, days) = world();
+    let start = sim.params().start.and_hms_opt(0, 0, 0).unwrap();
+    let before: BTreeSet<i64> = consultation_ids(&population).collect();
+    assert!(
+        before.len() > 1500,
+        "two warm-up days of consultations: {}",
+        before.len()
+    );
+    let placed_before = population
+        .iter()
+        .filter(|t| {
+            t.changes
+                .iter()
+                .any(|c| matches!(c, Change::Insert { table, .. } if table.name == "consultation"))
+        })
+        .all(|t| t.time < start);
+    assert!(
+        placed_before,
+        "warm-up consultations are placed before the start"
+    );
+    let moved_on_day_0 = days[0]
+        .iter()
+        .flat_map(|t| &t.changes)
+        .filter(|c| matches!(c, Change::Update { table, id, .. } if table.name == "consultation" && before.contains(id)))
+        .count();
+    assert!(moved_on_day_0 > 300, "{moved_on_day_0}");
+    // The first day reviews about as much as later days do: a running business, not a launch.
+    let reviews = reviews_per_day(&days);
+    let later = reviews[1..].iter().sum::<usize>() as f64 / (reviews.len() - 1) as f64;
+    assert!(
+        reviews[0] as f64 > 0.85 * later,
+        "reviews per day {reviews:?}"
+    );
+}
+
 #[test]
 fn late_consultations_finish_on_later_days() {
-    let (_, _, days) = world();
+    let (_, population, days) = world();
     let mut created: BTreeMap<i64, NaiveDateTime> = BTreeMap::new();
     let mut crossed = 0;
-    for txn in days.iter().flatten() {
+    for txn in population.iter().chain(days.iter().flatten()) {
         for change in &txn.changes {
             match change {
                 Change::Insert { table, row } if table.name == "consultation" => {

@@ -76,6 +76,8 @@ type PaymentRow = (i64, Option<i64>, Option<i64>, i64, i64, NaiveDateTime, i64);
 pub struct Oracle {
     pub events: Vec<Event>,
     finished_before: BTreeSet<i64>,
+    /// The first day observed: the warehouse's first day, before which it knows no events.
+    first_day: Option<NaiveDate>,
     /// (user, hospital) -> day of the first review.
     first_review: HashMap<(i64, String), NaiveDate>,
     /// Registration day of each user registered while the oracle watched.
@@ -233,9 +235,11 @@ impl Oracle {
                 ))
             },
         );
+        let first_day = *self.first_day.get_or_insert(day);
+        // A fee paid before the first day is not an event the warehouse saw.
         let fee_paid_at: HashMap<i64, NaiveDateTime> = payments
             .iter()
-            .filter(|p| p.4 == 203)
+            .filter(|p| p.4 == 203 && p.5.date() >= first_day)
             .filter_map(|p| p.1.map(|c| (c, p.5)))
             .collect();
         // prescription: id, doctor, patient, total, created
@@ -270,7 +274,9 @@ impl Oracle {
                 });
                 self.placed_days.entry(c.user).or_default().insert(day);
             }
-            if c.status >= 205 && !self.finished_before.contains(&c.id) {
+            // A consultation already finished when first seen, and not changed since, finished
+            // before the first day.
+            if c.status >= 205 && !self.finished_before.contains(&c.id) && on_day(&c.updated) {
                 let minutes = fee_paid_at.get(&c.id).map(|paid| {
                     (c.updated.and_utc().timestamp_micros() - paid.and_utc().timestamp_micros())
                         as f64
