@@ -202,12 +202,28 @@ impl Lake {
         } else {
             write = write.with_configuration(new_table_configuration());
         }
-        let table = write.await.map_err(|e| LakeError::delta(name, e))?;
+        let table = write
+            .with_commit_properties(without_checkpoint(CommitProperties::default()))
+            .await
+            .map_err(|e| LakeError::delta(name, e))?;
+        self.checkpoint_if_due(name, &table).await?;
         self.remember(name, &table);
         Ok(CommitStats {
             rows,
             version: table.version().unwrap_or_default(),
         })
+    }
+
+    /// Writes a checkpoint of `table` when its new version is due one (see [`checkpoint_due`]).
+    async fn checkpoint_if_due(&self, name: &str, table: &DeltaTable) -> Result<()> {
+        match table.version() {
+            Some(version) if checkpoint_due(name, version) => {
+                deltalake::checkpoints::create_checkpoint(table, None)
+                    .await
+                    .map_err(|e| LakeError::delta(name, e))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Appends `batches` (which already carry a `dt` column) to table `name` in one commit,
@@ -229,11 +245,12 @@ impl Lake {
             .write(batches)
             .with_partition_columns([PARTITION_COLUMN])
             .with_save_mode(SaveMode::Append)
-            .with_commit_properties(props);
+            .with_commit_properties(without_checkpoint(props));
         if !exists {
             write = write.with_configuration(new_table_configuration());
         }
         let table = write.await.map_err(|e| LakeError::delta(name, e))?;
+        self.checkpoint_if_due(name, &table).await?;
         self.remember(name, &table);
         Ok(CommitStats {
             rows,
@@ -348,8 +365,29 @@ impl Lake {
 /// Commits between two checkpoints of a table medlake creates. Delta's default (100) makes
 /// every reader replay up to 100 JSON commits; a table written once a day per partition
 /// would cost more to open on day 30 than on day 1. With 10, opening a table reads one
-/// checkpoint and at most nine commits.
+/// checkpoint and at most nine commits. Recorded as the table's `delta.checkpointInterval`
+/// for other writers; medlake's own commits checkpoint by [`checkpoint_due`].
 pub const CHECKPOINT_INTERVAL: u32 = 10;
+
+/// Whether committing `version` of table `name` should write a checkpoint: every
+/// [`CHECKPOINT_INTERVAL`] versions, at an offset taken from the name. Delta's own rule
+/// (when `version + 1` is a multiple of the interval) makes every table written once a day
+/// checkpoint on the same day, every tenth day; staggered, a day's build writes a tenth of
+/// its tables' checkpoints, every day, and a reader still replays at most
+/// `CHECKPOINT_INTERVAL - 1` commits after the last checkpoint.
+pub fn checkpoint_due(name: &str, version: u64) -> bool {
+    // FNV-1a: stable across builds and platforms, unlike the standard library's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let interval = u64::from(CHECKPOINT_INTERVAL);
+    version > 0 && (version + hash % interval) % interval == 0
+}
+
+/// `props` with Delta's post-commit checkpoint turned off: [`checkpoint_due`] decides.
+fn without_checkpoint(props: CommitProperties) -> CommitProperties {
+    props.with_create_checkpoint(false)
+}
 
 /// Table properties of a table medlake creates.
 fn new_table_configuration() -> Vec<(String, Option<String>)> {
@@ -450,5 +488,62 @@ mod tests {
         assert_eq!(rows(&reader, "t").await, 4);
         assert_eq!(rows(&writer, "t").await, 4);
         assert_eq!(reader.load("t").await.unwrap().unwrap().version(), Some(2));
+    }
+
+    #[test]
+    fn checkpoints_come_every_interval_at_staggered_versions() {
+        let interval = u64::from(CHECKPOINT_INTERVAL);
+        let names: Vec<String> = (0..40).map(|i| format!("dws_table_{i}")).collect();
+        let mut due_at = std::collections::BTreeSet::new();
+        for name in &names {
+            let due: Vec<u64> = (0..3 * interval)
+                .filter(|v| checkpoint_due(name, *v))
+                .collect();
+            assert!(
+                !checkpoint_due(name, 0),
+                "{name}: nothing to checkpoint at 0"
+            );
+            assert!(due.len() >= 2, "{name}: {due:?}");
+            assert!(due[0] <= interval, "{name}: first at {}", due[0]);
+            assert!(
+                due.windows(2).all(|w| w[1] - w[0] == interval),
+                "{name}: {due:?}"
+            );
+            due_at.insert(due[0] % interval);
+        }
+        assert!(
+            due_at.len() >= 5,
+            "tables checkpoint on different days: {due_at:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_table_checkpoints_when_due_and_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap(), HashMap::new()).unwrap();
+        let name = "t";
+        let first_due = (1..=u64::from(CHECKPOINT_INTERVAL))
+            .find(|v| checkpoint_due(name, *v))
+            .unwrap();
+        for day in 0..=first_due {
+            let (schema, batch) = ids(&[day as i64]);
+            lake.replace_partition(
+                name,
+                &format!("2026-01-{:02}", day + 1),
+                schema,
+                vec![batch],
+            )
+            .await
+            .unwrap();
+        }
+        let log = dir.path().join(name).join("_delta_log");
+        let checkpoints: Vec<String> = std::fs::read_dir(&log)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|f| f.ends_with(".checkpoint.parquet"))
+            .collect();
+        assert_eq!(checkpoints, [format!("{first_due:020}.checkpoint.parquet")]);
+        let fresh = Lake::open(dir.path().to_str().unwrap(), HashMap::new()).unwrap();
+        assert_eq!(rows(&fresh, name).await, first_due as usize + 1);
     }
 }
