@@ -381,7 +381,7 @@ pub fn checkpoint_due(name: &str, version: u64) -> bool {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
     let interval = u64::from(CHECKPOINT_INTERVAL);
-    version > 0 && (version + hash % interval) % interval == 0
+    version > 0 && (version + hash % interval).is_multiple_of(interval)
 }
 
 /// `props` with Delta's post-commit checkpoint turned off: [`checkpoint_due`] decides.
