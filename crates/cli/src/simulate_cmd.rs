@@ -12,7 +12,9 @@ use crate::progress;
 /// What to simulate; unset options come from the `[simulate]` config section.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
-    /// Days to add after the last simulated day (the first run also loads the population).
+    /// Days to add after the last simulated day (the first run also loads the population
+    /// and the two days of business before the start, so the first day has consultations
+    /// in flight).
     #[arg(long, default_value_t = 1)]
     pub days: u32,
     /// Random seed (the same seed gives the same rows).
