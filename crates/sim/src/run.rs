@@ -52,12 +52,13 @@ pub async fn simulate(
         }
     };
     if !state.population_loaded {
-        let total = sim.population_txn_count();
+        let population = sim.initial_population();
+        let total = population.len() as u64;
         run_unit(
             writer,
             &mut state,
             Unit::Population,
-            sim.initial_population(),
+            population,
             total,
             &mut on_progress,
         )

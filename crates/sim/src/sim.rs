@@ -103,22 +103,11 @@ impl Simulator {
         &self.ctx.world.params
     }
 
-    /// Number of transactions [`Simulator::initial_population`] yields (for progress bars).
-    pub fn population_txn_count(&self) -> u64 {
-        let master: u64 = population_sections(&self.ctx)
-            .iter()
-            .map(|s| ((s.count + POPULATION_CHUNK - 1) / POPULATION_CHUNK) as u64)
-            .sum();
-        let warm_up: u64 = (0..WARM_UP_DAYS)
-            .map(|d| DayTxns::new(&self.ctx, d).len() as u64)
-            .sum();
-        master + warm_up
-    }
-
     /// Everything existing before the start date: first the master data, in chunks of up to
     /// 1,000 rows of one table per transaction (dict, hospitals, medicines, doctors, users,
     /// patients), then the business of the warm-up days just before the start, transaction
-    /// by transaction, so that the start date begins with consultations in flight.
+    /// by transaction, so that the start date begins with consultations in flight. Its
+    /// `len()` is the number of transactions (for progress bars).
     pub fn initial_population(&self) -> Population<'_> {
         Population {
             ctx: &self.ctx,
@@ -126,8 +115,9 @@ impl Simulator {
             sections: population_sections(&self.ctx),
             section: 0,
             next: 0,
-            warm_up_day: 0,
-            warm_up: None,
+            warm_up: (0..WARM_UP_DAYS)
+                .map(|d| DayTxns::new(&self.ctx, d))
+                .collect(),
         }
     }
 
@@ -180,24 +170,31 @@ pub struct Population<'a> {
     sections: Vec<SectionLen>,
     section: usize,
     next: i64,
-    /// The warm-up day whose transactions come next, once the master data is out.
-    warm_up_day: u32,
-    warm_up: Option<DayTxns<'a>>,
+    /// The warm-up days' transactions not yet out, oldest day first.
+    warm_up: std::collections::VecDeque<DayTxns<'a>>,
 }
 
 impl Population<'_> {
     /// The next transaction of the warm-up days, once the master data is out.
     fn next_warm_up_txn(&mut self) -> Option<Txn> {
         loop {
-            if let Some(txn) = self.warm_up.as_mut().and_then(Iterator::next) {
-                return Some(txn);
+            let txn = self.warm_up.front_mut()?.next();
+            if txn.is_some() {
+                return txn;
             }
-            if self.warm_up_day >= WARM_UP_DAYS {
-                return None;
-            }
-            self.warm_up = Some(DayTxns::new(self.ctx, self.warm_up_day));
-            self.warm_up_day += 1;
+            self.warm_up.pop_front();
         }
+    }
+
+    /// Master-data transactions not yet out.
+    fn master_txns_left(&self) -> usize {
+        let chunks = |rows: i64| ((rows.max(0) + POPULATION_CHUNK - 1) / POPULATION_CHUNK) as usize;
+        self.sections
+            .iter()
+            .skip(self.section)
+            .enumerate()
+            .map(|(i, s)| chunks(if i == 0 { s.count - self.next } else { s.count }))
+            .sum()
     }
 
     /// Row `i` (0-based) of a section and its creation time.
@@ -283,7 +280,19 @@ impl Iterator for Population<'_> {
             changes,
         })
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.master_txns_left()
+            + self
+                .warm_up
+                .iter()
+                .map(ExactSizeIterator::len)
+                .sum::<usize>();
+        (n, Some(n))
+    }
 }
+
+impl ExactSizeIterator for Population<'_> {}
 
 fn hospital_row(h: &Hospital, t: i64) -> Vec<Value> {
     let now = Value::DateTime(from_us(t));

@@ -36,7 +36,10 @@ fn col(change: &Change, name: &str) -> Option<Value> {
 /// The days' transactions of a small world.
 fn world() -> (Simulator, Vec<Txn>, Vec<Vec<Txn>>) {
     let sim = Simulator::new(params(5, 0.01)).unwrap();
-    let population: Vec<Txn> = sim.initial_population().collect();
+    let population = sim.initial_population();
+    let announced = population.len();
+    let population: Vec<Txn> = population.collect();
+    assert_eq!(population.len(), announced, "len() counts the population");
     let days = (0..DAYS).map(|d| sim.day_events(d)).collect();
     (sim, population, days)
 }
