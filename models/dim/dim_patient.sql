@@ -1,5 +1,5 @@
 /*
-description = "Patients with their age and age group on the day (DOMAIN.md age groups). Names, birthdays and ID numbers are not copied into every day's snapshot: they live once, in the dim_patient_zip history."
+description = "Patients with their age and age group on the day (docs/domain.md, 'Age groups'). Names, birthdays and ID numbers are not copied into every day's snapshot: they live once, in the dim_patient_zip history."
 grain = "one row per patient per day"
 materialization = "snapshot"
 expect_rows = true

@@ -88,7 +88,7 @@ pub async fn capture(
         options.database,
         sink.name()
     );
-    let run = catalog.start_run("cdc", &key, None)?;
+    let run = catalog.start_run(medlake_catalog::RunKind::Cdc, &key, None)?;
     let result = capture_inner(source, sink, catalog, options, progress, &key).await;
     match &result {
         Ok(f) => catalog.finish_run(run, Outcome::Succeeded, f.changes, 0, None)?,

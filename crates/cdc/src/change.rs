@@ -1,5 +1,5 @@
 //! One captured row change, and its two shapes: Maxwell's JSON (for Kafka and any Maxwell
-//! consumer) and the lake's change records (`medlake_ingest::change_record_schema`).
+//! consumer) and the lake's change records (`medlake_changes::change_record_schema`).
 
 use std::collections::BTreeMap;
 
@@ -164,7 +164,7 @@ impl RowChange {
         let update = self.table.column_index("update_time");
         match update.and_then(|i| self.data.get(i)) {
             Some(MyValue::Date(y, m, d, ..)) => format!("{y:04}-{m:02}-{d:02}"),
-            _ => medlake_ingest::event_day_of_epoch(self.ts),
+            _ => medlake_changes::event_day_of_epoch(self.ts),
         }
     }
 }
@@ -363,7 +363,7 @@ pub fn json_value(ty: Option<ColumnType>, value: &MyValue) -> Json {
 /// The changes of one table as lake change records (`ods_<table>_inc` rows).
 pub fn lake_records(table: &'static Table, changes: &[&RowChange]) -> Result<RecordBatch> {
     let mut rows = medlake_source::RowsBuilder::new(table, changes.len());
-    let mut columns = medlake_ingest::ChangeColumns::default();
+    let mut columns = medlake_changes::ChangeColumns::default();
     let database = changes
         .first()
         .map(|c| c.database.clone())
@@ -397,7 +397,7 @@ pub fn lake_records(table: &'static Table, changes: &[&RowChange]) -> Result<Rec
         columns.dt.push(change.event_day());
     }
     let data = rows.finish()?;
-    Ok(medlake_ingest::change_record_batch(
+    Ok(medlake_changes::change_record_batch(
         table, &database, &data, columns,
     )?)
 }

@@ -38,7 +38,7 @@ pub enum CdcError {
     Lake(#[from] medlake_lake::LakeError),
     /// Building change records failed.
     #[error(transparent)]
-    Ingest(#[from] medlake_ingest::IngestError),
+    ChangeRecords(#[from] medlake_changes::ChangeRecordError),
     /// Reading or writing the catalog failed.
     #[error(transparent)]
     Catalog(#[from] medlake_catalog::CatalogError),

@@ -4,7 +4,7 @@
 //! the business tables into [`RowChange`]s, decoded by the column names each table map
 //! carries (so DDL in the source never derails decoding). A change has two shapes:
 //! Maxwell's JSON ([`RowChange::maxwell_json`]) and the lake's change records
-//! ([`lake_records`], the schema `medlake_ingest::change_record_schema`).
+//! ([`lake_records`], the schema `medlake_changes::change_record_schema`).
 //!
 //! [`capture`] drives a [`ChangeSink`]: it bootstraps tables the sink lacks from one
 //! consistent snapshot whose binlog position is handed over to the stream, then streams.
@@ -19,7 +19,7 @@
 //! let catalog = medlake_catalog::Catalog::open("medlake-data/catalog.db".as_ref())?;
 //! let options = CaptureOptions {
 //!     database: "medical".into(),
-//!     tables: medlake_ingest::tables_for(false),
+//!     tables: medlake_schema::business_tables().iter().filter(|t| t.changes).collect(),
 //!     batch_rows: 20_000,
 //!     flush_interval: std::time::Duration::from_millis(500),
 //!     follow: false,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use medlake_catalog::{Catalog, Outcome};
+use medlake_catalog::{Catalog, Outcome, RunKind};
 use medlake_lake::Lake;
 use medlake_warehouse::{
     BuildOptions, BuildProgress, DayBuild, Project, StepOutcome, StepRun, Warehouse,
@@ -56,8 +56,8 @@ pub fn days(args: &BuildArgs, catalog: &Catalog) -> Result<Vec<NaiveDate>> {
     let latest = catalog
         .recent_runs(usize::MAX)?
         .into_iter()
-        .filter(|r| r.kind == "full-sync" && r.outcome == Outcome::Succeeded)
-        .filter_map(|r| r.dt.and_then(|d| d.parse::<NaiveDate>().ok()))
+        .filter(|r| r.kind == RunKind::FullSync && r.outcome == Outcome::Succeeded)
+        .filter_map(|r| r.dt)
         .max();
     match latest {
         Some(d) => Ok(vec![d]),
@@ -95,7 +95,7 @@ pub fn options(args: &BuildArgs, config: &Config, project: &Project) -> Result<B
 pub async fn run(config: &Config, args: &BuildArgs, quiet: bool) -> Result<Vec<DayBuild>> {
     let project = config.project()?;
     let lake = Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
-    let catalog = Catalog::open(&config.catalog.path).context("catalog")?;
+    let catalog = config.open_catalog()?;
     let days = days(args, &catalog)?;
     let options = options(args, config, &project)?;
     let bars = StepBars::new(quiet);

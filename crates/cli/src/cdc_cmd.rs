@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use medlake_catalog::Catalog;
 use medlake_cdc::{
     capture, land as land_topics, BinlogSource, CaptureFigures, CaptureOptions, CaptureProgress,
     ChangeSink, KafkaSink, LakeSink, LandFigures, LandOptions, LandProgress, MaxwellSink,
@@ -28,11 +27,11 @@ pub enum Destination {
     Kafka,
 }
 
-/// `medlake cdc [OPTIONS]` captures; `medlake cdc bench` measures.
+/// `medlake cdc [OPTIONS]` captures; `medlake cdc land` lands Kafka in the lake.
 #[derive(Debug, Clone, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct CdcCommand {
-    /// Measure instead of capturing.
+    /// Land Kafka instead of capturing.
     #[command(subcommand)]
     pub sub: Option<CdcSub>,
     /// What to capture and where.
@@ -43,10 +42,6 @@ pub struct CdcCommand {
 /// Subcommands of `medlake cdc`.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum CdcSub {
-    /// Measure capture against a real binlog: bootstrap rows/s, reader changes/s,
-    /// binlog-to-lake changes/s, and commit-to-lake latency p50/p99 at a steady load (with
-    /// --kafka also binlog-to-Kafka, Kafka-to-lake, and the latency through Kafka).
-    Bench(crate::cdc_bench::CdcBenchArgs),
     /// Land the Kafka topics that `cdc --to kafka` publishes into ods_<table>_inc, exactly
     /// once: each lake commit carries the topic offset it has read up to.
     Land(LandArgs),
@@ -114,7 +109,7 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
             id => id,
         },
     };
-    let catalog = Catalog::open(&config.catalog.path).context("catalog")?;
+    let catalog = config.open_catalog()?;
     let mut sink: Box<dyn ChangeSink> = match args.to {
         Destination::Lake => Box::new(LakeSink::new(
             Lake::open(&config.lake.url, config.lake_options()).context("lake")?,

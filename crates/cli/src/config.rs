@@ -48,6 +48,10 @@ pub struct ServeConfig {
     pub secure_cookies: bool,
     /// Seconds between looks for new lake versions (a finished build or sync).
     pub refresh_seconds: u64,
+    /// Rows a PostgreSQL query returns at most; 0 = no limit (results stream to the
+    /// client, so the server does not hold them; the web UI has its own limit).
+    #[serde(default)]
+    pub pg_row_limit: usize,
 }
 
 /// Warehouse build settings.
@@ -86,8 +90,12 @@ pub struct LakeConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
-    /// SQLite file of the catalog.
+    /// SQLite file of the catalog (the embedded default).
     pub path: PathBuf,
+    /// A PostgreSQL catalog instead (`postgres://user:password@host:5432/database`), for a
+    /// catalog several medlake processes share; empty = the SQLite file at `path`.
+    #[serde(default)]
+    pub url: String,
 }
 
 /// Simulator defaults.
@@ -143,6 +151,7 @@ impl Config {
             },
             catalog: CatalogConfig {
                 path: data_dir.join("catalog.db"),
+                url: String::new(),
             },
             simulate: SimulateConfig {
                 seed: 42,
@@ -173,6 +182,7 @@ impl Config {
                 session_seconds: 8 * 3600,
                 secure_cookies: true,
                 refresh_seconds: 30,
+                pg_row_limit: 0,
             },
         }
     }
@@ -216,6 +226,7 @@ impl Config {
     pub fn to_toml_redacted(&self) -> String {
         let mut shown = self.clone();
         shown.business.url = medlake_source::redact_url(&shown.business.url);
+        shown.catalog.url = medlake_source::redact_url(&shown.catalog.url);
         for (k, v) in shown.lake.options.iter_mut() {
             if k.to_ascii_uppercase().contains("SECRET")
                 || k.to_ascii_uppercase().contains("PASSWORD")
@@ -224,6 +235,26 @@ impl Config {
             }
         }
         toml::to_string(&shown).unwrap_or_default()
+    }
+
+    /// Opens the catalog the config names: PostgreSQL when `catalog.url` is set, else the
+    /// SQLite file at `catalog.path`.
+    pub fn open_catalog(&self) -> Result<medlake_catalog::Catalog> {
+        let catalog = if self.catalog.url.is_empty() {
+            medlake_catalog::Catalog::open(&self.catalog.path)
+        } else {
+            medlake_catalog::Catalog::connect(&self.catalog.url)
+        };
+        catalog.with_context(|| format!("catalog {}", self.catalog_location()))
+    }
+
+    /// Where the catalog is, as people read it (a password hidden).
+    pub fn catalog_location(&self) -> String {
+        if self.catalog.url.is_empty() {
+            self.catalog.path.display().to_string()
+        } else {
+            medlake_source::redact_url(&self.catalog.url)
+        }
     }
 
     /// Lake storage options as the lake wants them.

@@ -57,6 +57,20 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
     }
     prepare_dir(&args.dir)?;
     let mut config = Config::defaults_in(&args.dir);
+    // The one setting the demo takes from the environment: a PostgreSQL catalog to run on
+    // instead of the embedded one (it must be empty, see below).
+    if let Ok(url) = std::env::var("MEDLAKE_CATALOG_URL") {
+        config.catalog.url = url;
+        // The demo starts from nothing; a catalog that remembers captures and runs would
+        // make it resume someone else's work.
+        let held = config.open_catalog()?.recent_runs(1)?.len();
+        if held > 0 {
+            bail!(
+                "the demo needs an empty catalog, and {} already records runs",
+                config.catalog_location()
+            );
+        }
+    }
     config.simulate.seed = args.seed;
     config.simulate.scale = args.scale;
     config.simulate.start = args.start;
@@ -134,7 +148,7 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
     println!(
         "\n{} runs (sync and build) recorded in {}",
         runs.len(),
-        config.catalog.path.display()
+        config.catalog_location()
     );
     if mismatches.is_empty() {
         println!("reconciliation: every table matched the source on every day");

@@ -1,19 +1,7 @@
 //! `medlake`: the command line. Parses arguments and config, then hands each command to
 //! the crate that owns the capability; errors become one line on stderr.
 
-mod bench;
-mod build_cmd;
-mod cdc_bench;
-mod cdc_cmd;
-mod config;
-mod demo;
-mod metrics_endpoint;
-mod progress;
-mod report;
-mod serve_bench;
-mod serve_cmd;
-mod simulate_cmd;
-mod sync_cmd;
+use medlake_cli::{build_cmd, cdc_cmd, config, demo, report, serve_cmd, simulate_cmd, sync_cmd};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use config::Config;
 
 /// medlake: the data platform of an online consultation and imaging business, in one program.
 ///
@@ -87,8 +75,6 @@ enum Command {
     /// Run the whole chain on this machine, no server needed: simulate 30 days at a small
     /// scale, sync and build them day by day, and print the lake and headline metrics.
     Demo(demo::DemoArgs),
-    /// Measure simulator and sync throughput (rows/s) and peak memory.
-    Bench(bench::BenchArgs),
     /// Capture changes from the MySQL/MariaDB binlog (row format) as a replica: bootstrap
     /// from a consistent snapshot, then stream into ods_*_inc exactly once (or publish to
     /// Kafka with --to kafka, land Kafka with `cdc land`, or print Maxwell JSON with
@@ -149,8 +135,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Runs { limit } => {
             let config = load()?;
-            let catalog =
-                medlake_catalog::Catalog::open(&config.catalog.path).context("catalog")?;
+            let catalog = config.open_catalog()?;
             report::print_runs(&catalog.recent_runs(limit)?);
             Ok(())
         }
@@ -196,11 +181,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo(args) => demo::run(&args, cli.quiet).await,
-        Command::Bench(args) => bench::run(&args).await,
         Command::Serve(args) => serve_cmd::serve(&load()?, &args, cli.config.as_deref()).await,
         Command::Users(users) => serve_cmd::users(&load()?, &users),
         Command::Cdc(cdc) => match &cdc.sub {
-            Some(cdc_cmd::CdcSub::Bench(args)) => cdc_bench::run(args).await,
             Some(cdc_cmd::CdcSub::Land(args)) => cdc_cmd::land(&load()?, args, cli.quiet).await,
             None => cdc_cmd::run(&load()?, &cdc.args, cli.quiet).await,
         },

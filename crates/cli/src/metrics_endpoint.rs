@@ -6,8 +6,13 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use axum::http::{header, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+/// The exposition format's content type (Prometheus text, version 0.0.4).
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// One figure of the exposition.
 pub struct Metric {
@@ -37,11 +42,18 @@ impl Exporter {
             .with_context(|| format!("metrics endpoint: cannot listen on {addr}"))?;
         let exporter = Exporter::default();
         let text = exporter.text.clone();
+        let app = Router::new()
+            .route(
+                "/metrics",
+                get(move || {
+                    let body = text.lock().map(|t| t.clone()).unwrap_or_default();
+                    async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], body) }
+                }),
+            )
+            .fallback(|| async { (StatusCode::NOT_FOUND, "only GET /metrics is served here\n") });
         tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let text = text.clone();
-                // A scraper that hangs up early costs nothing worth reporting.
-                tokio::spawn(async move { answer(stream, &text).await.ok() });
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "the metrics endpoint stopped");
             }
         });
         Ok(exporter)
@@ -74,35 +86,6 @@ pub fn render(metrics: &[Metric]) -> String {
         }
     }
     out
-}
-
-async fn answer(mut stream: TcpStream, text: &Mutex<String>) -> std::io::Result<()> {
-    let mut request = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&buf[..n]);
-    }
-    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
-    let (status, body) = if line.starts_with(b"GET /metrics ") {
-        let body = text.lock().map(|t| t.clone()).unwrap_or_default();
-        ("200 OK", body)
-    } else {
-        (
-            "404 Not Found",
-            "only GET /metrics is served here\n".to_string(),
-        )
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
 }
 
 /// A label value with `\`, `"` and newlines escaped.
@@ -149,21 +132,17 @@ mod tests {
             labels: String::new(),
             value: 7.0,
         }]);
-        let get = |path: &'static str| {
-            let addr = addr.clone();
-            async move {
-                let mut s = TcpStream::connect(&addr).await.unwrap();
-                s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-                    .await
-                    .unwrap();
-                let mut out = String::new();
-                s.read_to_string(&mut out).await.unwrap();
-                out
-            }
-        };
-        let ok = get("/metrics").await;
-        assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
-        assert!(ok.ends_with("medlake_land_lag_messages 7\n"), "{ok}");
-        assert!(get("/").await.starts_with("HTTP/1.1 404"));
+        let client = reqwest::Client::new();
+        let ok = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        assert_eq!(ok.headers()["content-type"].to_str().unwrap(), CONTENT_TYPE);
+        let body = ok.text().await.unwrap();
+        assert!(body.ends_with("medlake_land_lag_messages 7\n"), "{body}");
+        let other = client.get(format!("http://{addr}/")).send().await.unwrap();
+        assert_eq!(other.status(), 404);
     }
 }

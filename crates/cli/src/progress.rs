@@ -11,7 +11,7 @@ use medlake_ingest::SyncProgress;
 pub struct TableBars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
-    verb: &'static str,
+    verb: Mutex<&'static str>,
 }
 
 impl TableBars {
@@ -25,7 +25,7 @@ impl TableBars {
         TableBars {
             multi,
             bars: Mutex::new(HashMap::new()),
-            verb,
+            verb: Mutex::new(verb),
         }
     }
 
@@ -46,10 +46,15 @@ fn style(known_total: bool) -> ProgressStyle {
 }
 
 impl SyncProgress for TableBars {
+    fn phase_started(&self, phase: medlake_ingest::SyncPhase) {
+        *self.verb.lock().unwrap_or_else(|p| p.into_inner()) = phase.verb();
+    }
+
     fn table_started(&self, table: &str, total: Option<u64>) {
         let bar = self.multi.add(ProgressBar::new(total.unwrap_or(0)));
         bar.set_style(style(total.is_some()));
-        bar.set_prefix(format!("{} {table}", self.verb));
+        let verb = *self.verb.lock().unwrap_or_else(|p| p.into_inner());
+        bar.set_prefix(format!("{verb} {table}"));
         bar.enable_steady_tick(Duration::from_millis(200));
         self.bars().insert(table.to_string(), bar);
     }

@@ -94,7 +94,7 @@ pub fn print_runs(runs: &[RunRecord]) {
             r.id,
             r.kind,
             r.target,
-            r.dt.as_deref().unwrap_or("-"),
+            r.dt.map_or_else(|| "-".to_string(), |d| d.to_string()),
             r.started.format("%Y-%m-%d %H:%M:%S"),
             seconds,
             r.rows,

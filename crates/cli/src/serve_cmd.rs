@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use medlake_catalog::Catalog;
-use medlake_serve::{Accounts, BuildLauncher, HttpOptions, Role, ServeOptions, TableDoc};
+use medlake_serve::{
+    Accounts, BuildLauncher, HttpOptions, LaunchError, Role, ServeOptions, TableDoc,
+};
 
 use crate::config::Config;
 
@@ -72,7 +73,7 @@ enum UsersSub {
 }
 
 fn accounts(config: &Config) -> Result<Accounts> {
-    let catalog = Catalog::open(&config.catalog.path).context("catalog")?;
+    let catalog = config.open_catalog()?;
     Ok(Accounts::new(Arc::new(catalog))?)
 }
 
@@ -142,7 +143,7 @@ pub fn users(config: &Config, command: &UsersCommand) -> Result<()> {
 fn build_launcher(config_file: Option<&Path>) -> BuildLauncher {
     let config_file = config_file.map(Path::to_path_buf);
     BuildLauncher(Arc::new(move |day| {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find medlake: {e}"))?;
+        let exe = std::env::current_exe().map_err(LaunchError::Program)?;
         let mut command = std::process::Command::new(exe);
         if let Some(file) = &config_file {
             command.arg("--config").arg(file);
@@ -153,7 +154,7 @@ fn build_launcher(config_file: Option<&Path>) -> BuildLauncher {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot start the build: {e}"))?;
+            .map_err(LaunchError::Spawn)?;
         std::thread::spawn(move || child.wait());
         Ok(())
     }))
@@ -204,6 +205,7 @@ pub fn serve_options(
             table_docs: table_docs(config),
         },
         refresh_every: Duration::from_secs(s.refresh_seconds.max(1)),
+        pg_row_limit: (s.pg_row_limit > 0).then_some(s.pg_row_limit),
     }
 }
 
@@ -211,7 +213,7 @@ pub fn serve_options(
 /// config came from, handed to the builds the web UI starts.
 pub async fn serve(config: &Config, args: &ServeArgs, config_file: Option<&Path>) -> Result<()> {
     let options = serve_options(config, args, config_file);
-    let catalog = Arc::new(Catalog::open(&config.catalog.path).context("catalog")?);
+    let catalog = Arc::new(config.open_catalog()?);
     let lake = medlake_lake::Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
     if let Some((name, password)) = Accounts::new(catalog.clone())?.ensure_first_admin()? {
         println!("first start: created account {name} (admin)");

@@ -2,11 +2,9 @@
 //! reconciliation report.
 
 use anyhow::{Context, Result};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use medlake_catalog::Catalog;
-use medlake_ingest::{
-    FullSyncOptions, IncSyncOptions, Reconciliation, SyncProgress, TableSyncReport,
-};
+use medlake_ingest::{latest_business_day, DaySync, FullSyncOptions, SyncParts, SyncPlan};
 use medlake_lake::Lake;
 use medlake_source::BusinessSource;
 
@@ -40,17 +38,6 @@ pub struct SyncArgs {
     pub no_reconcile: bool,
 }
 
-/// What a sync did.
-#[derive(Debug, Default)]
-pub struct SyncOutcome {
-    /// The business day synced.
-    pub day: Option<NaiveDate>,
-    /// One report per table and part.
-    pub reports: Vec<TableSyncReport>,
-    /// The reconciliation, unless skipped.
-    pub reconciliation: Option<Reconciliation>,
-}
-
 /// The handles every job needs, opened once.
 pub struct Handles {
     /// The business database.
@@ -66,7 +53,7 @@ impl Handles {
     pub fn open(config: &Config) -> Result<Handles> {
         let source = medlake_source::open(&config.business.url).context("business database")?;
         let lake = Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
-        let catalog = Catalog::open(&config.catalog.path).context("catalog")?;
+        let catalog = config.open_catalog()?;
         Ok(Handles {
             source,
             lake,
@@ -75,140 +62,55 @@ impl Handles {
     }
 }
 
-/// Runs a sync as `args` say.
+/// The plan `args` describe under `config`'s sync settings; without `--day`, the day of
+/// the latest change in the source.
+pub async fn plan(handles: &Handles, config: &Config, args: &SyncArgs) -> Result<SyncPlan> {
+    let source = handles.source.as_ref();
+    let day = match args.day {
+        Some(d) => d,
+        None => latest_business_day(source)
+            .await
+            .context("reading the business database")?
+            .with_context(|| {
+                format!(
+                    "the business database {} has no rows yet (run `medlake simulate` first)",
+                    source.describe()
+                )
+            })?,
+    };
+    let mut plan = SyncPlan::for_day(day).with_table_names(&args.tables)?;
+    plan.parts = match args.only {
+        None => SyncParts::Both,
+        Some(SyncPart::Full) => SyncParts::SnapshotsOnly,
+        Some(SyncPart::Inc) => SyncParts::ChangesOnly,
+    };
+    plan.reconcile = !args.no_reconcile;
+    plan.full = FullSyncOptions {
+        parallelism: config.sync.parallelism,
+        chunk_ids: config.sync.chunk_ids,
+    };
+    plan.batch_rows = config.sync.batch_rows;
+    Ok(plan)
+}
+
+/// Runs a sync as `args` say, with progress bars unless `quiet`.
 pub async fn run(
     handles: &Handles,
     config: &Config,
     args: &SyncArgs,
     quiet: bool,
-) -> Result<SyncOutcome> {
-    let source = handles.source.as_ref();
-    let day = match args.day {
-        Some(d) => Some(d),
-        None => latest_day(source).await?,
-    };
-    let Some(day) = day else {
-        anyhow::bail!(
-            "the business database {} has no rows yet (run `medlake simulate` first)",
-            source.describe()
-        );
-    };
-    let dt = day.to_string();
-    let until = day.succ_opt().map(|d| d.and_time(chrono::NaiveTime::MIN));
-    let mut outcome = SyncOutcome {
-        day: Some(day),
-        ..Default::default()
-    };
-    check_tables_known(&args.tables)?;
-    let wanted = |t: &&'static medlake_schema::Table| {
-        args.tables.is_empty() || args.tables.iter().any(|n| n == t.name)
-    };
-    let part = |full: bool| -> Vec<&'static medlake_schema::Table> {
-        let skip = if full {
-            args.only == Some(SyncPart::Inc)
-        } else {
-            args.only == Some(SyncPart::Full)
-        };
-        if skip {
-            Vec::new()
-        } else {
-            medlake_ingest::tables_for(full)
-                .into_iter()
-                .filter(wanted)
-                .collect()
-        }
-    };
-    let (full_tables, inc_tables) = (part(true), part(false));
-    if !full_tables.is_empty() {
-        let bars = TableBars::new("snapshot", quiet);
-        let options = FullSyncOptions {
-            parallelism: config.sync.parallelism,
-            chunk_ids: config.sync.chunk_ids,
-        };
-        let progress: &dyn SyncProgress = &bars;
-        outcome.reports.extend(
-            medlake_ingest::full_sync(
-                source,
-                &handles.lake,
-                &handles.catalog,
-                &full_tables,
-                &dt,
-                options,
-                progress,
-            )
-            .await
-            .context("full sync")?,
-        );
-    }
-    if !inc_tables.is_empty() {
-        let bars = TableBars::new("capture", quiet);
-        let options = IncSyncOptions {
-            batch_rows: config.sync.batch_rows,
-            until,
-            crash_at: None,
-        };
-        outcome.reports.extend(
-            medlake_ingest::inc_sync(
-                source,
-                &handles.lake,
-                &handles.catalog,
-                &inc_tables,
-                options,
-                &bars,
-            )
-            .await
-            .context("incremental sync")?,
-        );
-    }
-    if !args.no_reconcile {
-        let full_dt = (!full_tables.is_empty()).then_some(dt.as_str());
-        outcome.reconciliation = Some(
-            medlake_ingest::reconcile(
-                source,
-                &handles.lake,
-                &handles.catalog,
-                &full_tables,
-                &inc_tables,
-                full_dt,
-            )
-            .await
-            .context("reconciliation")?,
-        );
-    }
-    Ok(outcome)
-}
-
-fn check_tables_known(names: &[String]) -> Result<()> {
-    for n in names {
-        if medlake_schema::table(n).is_none() {
-            let known: Vec<_> = medlake_schema::business_tables()
-                .iter()
-                .map(|t| t.name)
-                .collect();
-            anyhow::bail!("unknown table '{n}' (known: {})", known.join(", "));
-        }
-    }
-    Ok(())
-}
-
-/// The business day of the latest change in any table of the source.
-pub async fn latest_day(source: &dyn BusinessSource) -> Result<Option<NaiveDate>> {
-    let mut latest: Option<NaiveDateTime> = None;
-    for table in medlake_schema::business_tables() {
-        let t = source
-            .latest_change(table)
-            .await
-            .context("reading the business database")?;
-        latest = latest.max(t);
-    }
-    Ok(latest.map(|t| t.date()))
+) -> Result<DaySync> {
+    let plan = plan(handles, config, args).await?;
+    let bars = TableBars::new("sync", quiet);
+    let (source, lake, catalog) = (handles.source.as_ref(), &handles.lake, &handles.catalog);
+    medlake_ingest::sync_day(source, lake, catalog, &plan, &bars)
+        .await
+        .with_context(|| format!("sync of {}", plan.day))
 }
 
 /// Prints what a sync moved and the reconciliation report.
-pub fn print_outcome(outcome: &SyncOutcome) {
-    if let Some(day) = outcome.day {
-        println!("sync of business day {day}");
-    }
+pub fn print_outcome(outcome: &DaySync) {
+    println!("sync of business day {}", outcome.day);
     println!(
         "  {:<24} {:<30} {:>10} {:>8}",
         "table", "lake table", "rows", "commits"

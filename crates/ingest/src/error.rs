@@ -12,9 +12,15 @@ pub enum IngestError {
     /// Reading or writing the catalog failed.
     #[error(transparent)]
     Catalog(#[from] medlake_catalog::CatalogError),
+    /// The sync asked for is not possible (an unknown table).
+    #[error("{0}")]
+    Plan(String),
     /// The lake and the catalog disagree in a way that resuming cannot mend.
     #[error("{0}")]
     Inconsistent(String),
+    /// Change records could not be assembled (a bug if it happens).
+    #[error(transparent)]
+    ChangeRecords(#[from] medlake_changes::ChangeRecordError),
     /// Building Arrow data failed (a bug if it happens).
     #[error("arrow: {0}")]
     Arrow(#[from] deltalake::arrow::error::ArrowError),

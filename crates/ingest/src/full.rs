@@ -1,7 +1,8 @@
 //! Full snapshots of master tables, chunked by primary-key ranges and read in parallel.
 
+use chrono::NaiveDate;
 use futures::{stream, StreamExt, TryStreamExt};
-use medlake_catalog::Catalog;
+use medlake_catalog::{Catalog, RunKind};
 use medlake_lake::Lake;
 use medlake_schema::Table;
 use medlake_source::BusinessSource;
@@ -33,7 +34,7 @@ pub async fn full_sync(
     lake: &Lake,
     catalog: &Catalog,
     tables: &[&'static Table],
-    dt: &str,
+    dt: NaiveDate,
     options: FullSyncOptions,
     progress: &dyn SyncProgress,
 ) -> Result<Vec<TableSyncReport>> {
@@ -50,19 +51,19 @@ pub async fn full_sync_table(
     lake: &Lake,
     catalog: &Catalog,
     table: &'static Table,
-    dt: &str,
+    dt: NaiveDate,
     options: FullSyncOptions,
     progress: &dyn SyncProgress,
 ) -> Result<TableSyncReport> {
     let job = snapshot(source, lake, table, dt, options, progress);
-    crate::recorded_run(catalog, "full-sync", table.name, Some(dt), job).await
+    crate::recorded_run(catalog, RunKind::FullSync, table.name, Some(dt), job).await
 }
 
 async fn snapshot(
     source: &dyn BusinessSource,
     lake: &Lake,
     table: &'static Table,
-    dt: &str,
+    dt: NaiveDate,
     options: FullSyncOptions,
     progress: &dyn SyncProgress,
 ) -> Result<TableSyncReport> {
@@ -89,7 +90,7 @@ async fn snapshot(
     lake.replace_partition(&lake_table, dt, schema, batches)
         .await?;
     progress.table_finished(table.name, rows);
-    info!(table = table.name, rows, dt, "full snapshot committed");
+    info!(table = table.name, rows, %dt, "full snapshot committed");
     Ok(TableSyncReport {
         table: table.name.into(),
         lake_table,

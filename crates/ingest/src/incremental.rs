@@ -6,7 +6,7 @@
 //! [`recover`]: the lake's own `txn` version says whether the pending batch landed.
 
 use chrono::NaiveDateTime;
-use medlake_catalog::Catalog;
+use medlake_catalog::{Catalog, RunKind};
 use medlake_lake::{AppTransaction, Lake};
 use medlake_schema::Table;
 use medlake_source::{BusinessSource, Watermark};
@@ -71,7 +71,7 @@ pub async fn inc_sync_table(
     progress: &dyn SyncProgress,
 ) -> Result<TableSyncReport> {
     let job = capture(source, lake, catalog, table, options, progress);
-    crate::recorded_run(catalog, "inc-sync", table.name, None, job).await
+    crate::recorded_run(catalog, RunKind::IncSync, table.name, None, job).await
 }
 
 async fn capture(
@@ -87,11 +87,11 @@ async fn capture(
     let mut state = catalog.capture_state(table.name)?;
     if state.committed.is_none() && state.bootstrap_dt.is_none() {
         let dt = bootstrap_day(source, table, options.until).await?;
-        catalog.set_bootstrap(table.name, Some(&dt))?;
+        catalog.set_bootstrap(table.name, Some(dt))?;
         state.bootstrap_dt = Some(dt);
     }
-    let mode = match &state.bootstrap_dt {
-        Some(dt) => CaptureMode::Bootstrap { dt: dt.clone() },
+    let mode = match state.bootstrap_dt {
+        Some(dt) => CaptureMode::Bootstrap { dt: dt.to_string() },
         None => CaptureMode::Stream,
     };
     let database = source.database();
@@ -200,7 +200,7 @@ async fn bootstrap_day(
     source: &dyn BusinessSource,
     table: &'static Table,
     until: Option<NaiveDateTime>,
-) -> Result<String> {
+) -> Result<chrono::NaiveDate> {
     let day = match until {
         Some(u) => (u - chrono::Duration::microseconds(1)).date(),
         None => match source.latest_change(table).await? {
@@ -208,5 +208,5 @@ async fn bootstrap_day(
             None => chrono::Local::now().date_naive(),
         },
     };
-    Ok(day.to_string())
+    Ok(day)
 }

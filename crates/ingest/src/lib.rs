@@ -8,6 +8,8 @@
 //!   The batch number rides inside the Delta commit, so a crash at any point is resumed
 //!   with nothing lost and nothing doubled.
 //! - [`reconcile`]: rows and id sums per table in the source against the lake.
+//! - [`sync_day`]: the three in order for one business day, as a [`SyncPlan`] says; the
+//!   one call the CLI, the demo, the benchmarks and the tests make.
 //!
 //! Ingestion knows sources and the lake; it knows nothing of the warehouse built on top.
 
@@ -17,16 +19,15 @@ mod full;
 mod incremental;
 mod progress;
 mod reconcile;
+mod sync_day;
 
-pub use change_records::{
-    change_record_batch, change_record_schema, event_day, event_day_of_epoch,
-    local_micros_to_epoch_seconds, ChangeColumns, APP_ID,
-};
+pub use change_records::APP_ID;
 pub use error::IngestError;
 pub use full::{full_sync, full_sync_table, FullSyncOptions};
 pub use incremental::{inc_sync, inc_sync_table, CrashPoint, IncSyncOptions};
 pub use progress::{NoProgress, SyncProgress};
 pub use reconcile::{reconcile, ReconcileRow, Reconciliation};
+pub use sync_day::{latest_business_day, sync_day, DaySync, SyncParts, SyncPhase, SyncPlan};
 
 /// Result of ingestion jobs.
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;
@@ -63,9 +64,9 @@ pub fn tables_for(full: bool) -> Vec<&'static medlake_schema::Table> {
 /// Runs one table's job with a run record in the catalog, whatever its outcome.
 async fn recorded_run(
     catalog: &medlake_catalog::Catalog,
-    kind: &str,
+    kind: medlake_catalog::RunKind,
     table: &str,
-    dt: Option<&str>,
+    dt: Option<chrono::NaiveDate>,
     job: impl std::future::Future<Output = Result<TableSyncReport>>,
 ) -> Result<TableSyncReport> {
     use medlake_catalog::Outcome;

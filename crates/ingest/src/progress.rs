@@ -1,5 +1,7 @@
 /// Receives progress of a sync, so a terminal can draw bars without ingestion knowing it.
 pub trait SyncProgress: Send + Sync {
+    /// A phase of a day's sync begins (snapshots, capture, reconciliation).
+    fn phase_started(&self, _phase: crate::SyncPhase) {}
     /// Work on `table` starts; `total` rows are expected when known.
     fn table_started(&self, table: &str, total: Option<u64>);
     /// `rows` more rows of `table` were read.

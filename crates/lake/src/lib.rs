@@ -8,7 +8,8 @@
 //! ```no_run
 //! # async fn demo(batch: deltalake::arrow::record_batch::RecordBatch) -> Result<(), medlake_lake::LakeError> {
 //! let lake = medlake_lake::Lake::open("medlake-data/lake", Default::default())?;
-//! lake.replace_partition("ods_hospital_full", "2026-01-01", batch.schema(), vec![batch]).await?;
+//! let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+//! lake.replace_partition("ods_hospital_full", day, batch.schema(), vec![batch]).await?;
 //! for t in lake.summary().await? {
 //!     println!("{}: {} rows", t.name, t.rows());
 //! }
@@ -21,6 +22,7 @@ mod summary;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once};
 
+use chrono::NaiveDate;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::prelude::{col, lit, SessionContext};
@@ -32,7 +34,7 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use url::Url;
 
-pub use error::LakeError;
+pub use error::{is_transient, BoxError, LakeError};
 pub use summary::{PartitionSummary, TableSummary};
 
 /// Result of lake operations.
@@ -179,12 +181,13 @@ impl Lake {
     pub async fn replace_partition(
         &self,
         name: &str,
-        dt: &str,
+        dt: NaiveDate,
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
     ) -> Result<CommitStats> {
+        let dt = dt.to_string();
         let rows = count_rows(&batches);
-        let batches = with_partition_column(schema, batches, dt)?;
+        let batches = with_partition_column(schema, batches, &dt)?;
         let table = self.handle(name).await?;
         let exists = table.version().is_some();
         let mut write = table
@@ -309,13 +312,11 @@ impl Lake {
         // per row read (a quarter of a dimension snapshot's build); `dt` is one short
         // string per partition, read as a plain string column instead.
         let config = DeltaScanConfig::new_from_session(&state).with_wrap_partition_values(false);
-        let provider = DeltaScanNext::new(Arc::new(snapshot), config)
-            .map_err(|e| LakeError::Query(e.to_string()))?;
+        let provider = DeltaScanNext::new(Arc::new(snapshot), config).map_err(LakeError::query)?;
         // A table registered before (a server refreshing) is replaced by the new version.
-        ctx.deregister_table(name)
-            .map_err(|e| LakeError::Query(e.to_string()))?;
+        ctx.deregister_table(name).map_err(LakeError::query)?;
         ctx.register_table(name, Arc::new(provider))
-            .map_err(|e| LakeError::Query(e.to_string()))?;
+            .map_err(LakeError::query)?;
         Ok(Some(summary))
     }
 
@@ -330,7 +331,7 @@ impl Lake {
         let listing = store
             .list_with_delimiter(None)
             .await
-            .map_err(|e| LakeError::Storage(e.to_string()))?;
+            .map_err(LakeError::storage)?;
         let mut names = Vec::new();
         for prefix in listing.common_prefixes {
             let Some(name) = prefix.filename().map(str::to_string) else {
@@ -420,8 +421,7 @@ fn with_partition_column(
         .map(|b| {
             let mut columns = b.columns().to_vec();
             columns.push(Arc::new(StringArray::from(vec![dt; b.num_rows()])));
-            RecordBatch::try_new(out_schema.clone(), columns)
-                .map_err(|e| LakeError::Query(e.to_string()))
+            RecordBatch::try_new(out_schema.clone(), columns).map_err(LakeError::query)
         })
         .collect()
 }
@@ -431,6 +431,10 @@ mod tests {
     use super::*;
     use deltalake::arrow::array::Int64Array;
     use deltalake::arrow::datatypes::{DataType, Field, Schema};
+
+    fn jan(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 1, day).unwrap()
+    }
 
     fn ids(values: &[i64]) -> (SchemaRef, RecordBatch) {
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
@@ -464,7 +468,7 @@ mod tests {
 
         let (schema, day1) = ids(&[1, 2]);
         writer
-            .replace_partition("t", "2026-01-01", schema.clone(), vec![day1])
+            .replace_partition("t", jan(1), schema.clone(), vec![day1])
             .await
             .unwrap();
         assert_eq!(rows(&reader, "t").await, 2);
@@ -472,7 +476,7 @@ mod tests {
         // Another writer commits after the reader has opened the table.
         let (_, day2) = ids(&[3, 4, 5]);
         writer
-            .replace_partition("t", "2026-01-02", schema.clone(), vec![day2])
+            .replace_partition("t", jan(2), schema.clone(), vec![day2])
             .await
             .unwrap();
         let seen = reader.load("t").await.unwrap().unwrap();
@@ -482,7 +486,7 @@ mod tests {
         // The reader's own overwrite, and the other lake sees it.
         let (_, again) = ids(&[9]);
         reader
-            .replace_partition("t", "2026-01-01", schema, vec![again])
+            .replace_partition("t", jan(1), schema, vec![again])
             .await
             .unwrap();
         assert_eq!(rows(&reader, "t").await, 4);
@@ -527,14 +531,9 @@ mod tests {
             .unwrap();
         for day in 0..=first_due {
             let (schema, batch) = ids(&[day as i64]);
-            lake.replace_partition(
-                name,
-                &format!("2026-01-{:02}", day + 1),
-                schema,
-                vec![batch],
-            )
-            .await
-            .unwrap();
+            lake.replace_partition(name, jan(day as u32 + 1), schema, vec![batch])
+                .await
+                .unwrap();
         }
         let log = dir.path().join(name).join("_delta_log");
         let checkpoints: Vec<String> = std::fs::read_dir(&log)

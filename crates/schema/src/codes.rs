@@ -1,4 +1,5 @@
-//! The codes of table `dict` (DOMAIN.md): the id is the code, the value its label.
+//! The codes of table `dict` (docs/domain.md, 'Codes'): the id is the code, the value
+//! its label.
 
 /// Gender: male.
 pub const GENDER_MALE: i64 = 101;

@@ -1,4 +1,4 @@
-//! The business tables of DOMAIN.md, declared once.
+//! The business tables (docs/domain.md, 'Business tables'), declared once.
 
 use std::sync::OnceLock;
 

@@ -268,7 +268,9 @@ fn argon2_hash(password: &str) -> Result<String> {
         .map_err(|e| ServeError::Account(format!("password hash: {e}")))
 }
 
-fn token_hash(token: &str) -> String {
+/// The SHA-256 of a secret token (API token, session id) as stored: the catalog never
+/// holds one in a usable form.
+pub(crate) fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -2,9 +2,9 @@
 //!
 //! One process answers HTTP (the web UI and its JSON API) and the PostgreSQL wire protocol
 //! (psql, DBeaver, Grafana, Superset, drivers), both over the same DataFusion session and
-//! through the same gate ([`QueryService`]): every statement is admitted for an
-//! authenticated account and written to the audit. Accounts live in the catalog
-//! ([`Accounts`]).
+//! through the one query path ([`QueryService`]): every statement is admitted for an
+//! authenticated account, planned, run and written to the audit with its outcome.
+//! Accounts live in the catalog ([`Accounts`]).
 
 pub mod accounts;
 mod compat;
@@ -27,7 +27,7 @@ use tracing::warn;
 
 pub use accounts::{Accounts, Principal, Role};
 pub use error::{Result, ServeError};
-pub use http::{BuildLauncher, HttpOptions, TableDoc};
+pub use http::{BuildLauncher, HttpOptions, LaunchError, TableDoc};
 pub use query::{Channel, QueryError, QueryOutput, QueryService};
 
 /// Where and how to serve.
@@ -43,6 +43,9 @@ pub struct ServeOptions {
     pub http: HttpOptions,
     /// How often new lake versions (a finished build or sync) are picked up.
     pub refresh_every: Duration,
+    /// Rows a PostgreSQL query returns at most (`None`: all; results stream, so the
+    /// server's memory does not grow with them).
+    pub pg_row_limit: Option<usize>,
 }
 
 /// Serves HTTP and the PostgreSQL protocol until one of them fails.
@@ -65,6 +68,12 @@ pub async fn serve(lake: Lake, catalog: Arc<Catalog>, options: ServeOptions) -> 
         options.http.clone(),
         &options.http_addr,
     );
-    let pg = pg::serve(queries, accounts, &options.pg_host, options.pg_port);
+    let pg = pg::serve(
+        queries,
+        accounts,
+        &options.pg_host,
+        options.pg_port,
+        options.pg_row_limit,
+    );
     tokio::try_join!(http, pg).map(|_| ())
 }

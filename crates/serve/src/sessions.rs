@@ -1,12 +1,15 @@
-//! Web sessions: a random id in an HttpOnly cookie, a CSRF token per session, an expiry.
+//! Web sessions: a random id in an HttpOnly cookie, a CSRF token per session, an expiry,
+//! kept in the catalog.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
+use chrono::Local;
+use medlake_catalog::Catalog;
 
-use crate::accounts::{fill_random, Principal};
+use crate::accounts::{fill_random, token_hash, Principal, Role};
+use crate::Result;
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "medlake_session";
@@ -18,22 +21,19 @@ pub struct Session {
     pub principal: Principal,
     /// The token every state-changing request of this session must echo in `X-CSRF-Token`.
     pub csrf: String,
-    expires: Instant,
 }
 
-/// The live sessions of one server (in memory: a restart logs everyone out).
+/// The web sessions, kept in the catalog: a restart of the server logs nobody out, and
+/// servers sharing a catalog share them. Only a hash of each session id is stored.
 pub struct Sessions {
+    catalog: Arc<Catalog>,
     lifetime: Duration,
-    live: Mutex<HashMap<String, Session>>,
 }
 
 impl Sessions {
-    /// Sessions that last `lifetime` from login.
-    pub fn new(lifetime: Duration) -> Sessions {
-        Sessions {
-            lifetime,
-            live: Mutex::new(HashMap::new()),
-        }
+    /// Sessions in `catalog` that last `lifetime` from login.
+    pub fn new(catalog: Arc<Catalog>, lifetime: Duration) -> Sessions {
+        Sessions { catalog, lifetime }
     }
 
     /// How long a session lasts.
@@ -42,41 +42,45 @@ impl Sessions {
     }
 
     /// Starts a session for `principal`; returns its id (the cookie value).
-    pub fn start(&self, principal: Principal) -> String {
+    pub fn start(&self, principal: &Principal) -> Result<String> {
         let id = random_token();
-        let session = Session {
-            principal,
-            csrf: random_token(),
-            expires: Instant::now() + self.lifetime,
-        };
-        let mut live = self.lock();
-        let now = Instant::now();
-        live.retain(|_, s| s.expires > now);
-        live.insert(id.clone(), session);
-        id
+        let now = Local::now().naive_local();
+        let lifetime = chrono::Duration::from_std(self.lifetime)
+            .unwrap_or_else(|_| chrono::Duration::days(365));
+        self.catalog.start_web_session(
+            &token_hash(&id),
+            &principal.name,
+            &random_token(),
+            now + lifetime,
+            now,
+        )?;
+        Ok(id)
     }
 
-    /// The session `id` stands for, unless it is unknown or expired.
+    /// The session `id` stands for, unless it is unknown, expired, or its account is
+    /// disabled (or the catalog cannot say: then nobody is let in).
     pub fn get(&self, id: &str) -> Option<Session> {
-        let mut live = self.lock();
-        match live.get(id) {
-            Some(s) if s.expires > Instant::now() => Some(s.clone()),
-            Some(_) => {
-                live.remove(id);
-                None
+        let now = Local::now().naive_local();
+        let stored = match self.catalog.web_session(&token_hash(id), now) {
+            Ok(stored) => stored?,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read web sessions");
+                return None;
             }
-            None => None,
-        }
+        };
+        let role = Role::parse(&stored.role).ok()?;
+        Some(Session {
+            principal: Principal {
+                name: stored.account,
+                role,
+            },
+            csrf: stored.csrf,
+        })
     }
 
     /// Ends a session.
-    pub fn end(&self, id: &str) {
-        self.lock().remove(id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        // A panic elsewhere while holding the lock leaves a map that is still whole.
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn end(&self, id: &str) -> Result<()> {
+        Ok(self.catalog.end_web_session(&token_hash(id))?)
     }
 }
 
@@ -108,15 +112,28 @@ mod tests {
     }
 
     #[test]
-    fn a_session_lives_until_it_expires_or_ends() {
-        let sessions = Sessions::new(Duration::from_secs(60));
-        let id = sessions.start(who());
+    fn a_session_lives_until_it_expires_or_ends_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let catalog = Arc::new(Catalog::open(&path).unwrap());
+        let accounts = crate::Accounts::new(catalog.clone()).unwrap();
+        accounts.create("wang", Role::Viewer, None).unwrap();
+        let sessions = Sessions::new(catalog, Duration::from_secs(60));
+        let id = sessions.start(&who()).unwrap();
         assert_eq!(sessions.get(&id).unwrap().principal, who());
         assert!(sessions.get("forged").is_none());
-        sessions.end(&id);
+
+        // A new server on the same catalog knows the session.
+        let restarted = Sessions::new(
+            Arc::new(Catalog::open(&path).unwrap()),
+            Duration::from_secs(60),
+        );
+        assert_eq!(restarted.get(&id).unwrap().principal, who());
+        restarted.end(&id).unwrap();
         assert!(sessions.get(&id).is_none());
-        let short = Sessions::new(Duration::ZERO);
-        let id = short.start(who());
+
+        let short = Sessions::new(Arc::new(Catalog::open(&path).unwrap()), Duration::ZERO);
+        let id = short.start(&who()).unwrap();
         assert!(short.get(&id).is_none());
     }
 

@@ -125,7 +125,8 @@ function renderDashboard(d) {
   charts.forEach((c) => c.dispose()); charts = [];
   $("dash-title").textContent = lang === "zh" ? d.title_zh : d.title_en;
   $("f-day").replaceChildren(...d.days.map((x) => option(x, x, x === d.day)));
-  $("f-window").value = String(d.window);
+  $("f-window").replaceChildren(...d.windows.map((w) =>
+    option(String(w), t(`w.${w}`) === `w.${w}` ? `${w}d` : t(`w.${w}`), w === d.window)));
   const province = $("f-province").value, hospital = $("f-hospital").value;
   $("f-province").replaceChildren(option("", t("all"), !province), ...d.provinces.map((p) => option(p, p, p === province)));
   const hospitals = d.hospitals.filter((h) => !province || h.province === province);

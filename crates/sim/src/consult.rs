@@ -18,7 +18,7 @@ use crate::master::{doctor_core, doctor_state, master_day, patient_owner, Doctor
 use crate::model::{Change, Txn};
 use crate::params::{from_us, time_of_day, Timeline, DAY_US, HOUR_US};
 use crate::rng::{cumulative, log_uniform_us, pick_cumulative, pick_weighted, stream, Purpose};
-use crate::sim::Ctx;
+use crate::setting::Setting;
 use crate::text;
 
 /// How many days after its creation day a consultation can still change.
@@ -85,7 +85,7 @@ pub(crate) struct DoctorTable {
 
 impl DoctorTable {
     /// Doctors available on day `c` (registered before it).
-    pub fn new(ctx: &Ctx, tl: &Timeline, c: u32) -> DoctorTable {
+    pub fn new(ctx: &Setting, tl: &Timeline, c: u32) -> DoctorTable {
         let cores: Vec<DoctorCore> = (1..tl.offsets(c).doctor)
             .map(|id| doctor_core(ctx, id))
             .collect();
@@ -101,7 +101,7 @@ impl DoctorTable {
 }
 
 /// The plans of all consultations created on day `c`, in id (= creation time) order.
-pub(crate) fn day_plans(ctx: &Ctx, tl: &Timeline, c: u32) -> Vec<Plan> {
+pub(crate) fn day_plans(ctx: &Setting, tl: &Timeline, c: u32) -> Vec<Plan> {
     let counts = tl.counts(c);
     let day0 = ctx.world.day_start(i64::from(c));
     let day_end = day0 + DAY_US;
@@ -149,7 +149,7 @@ fn pick_patient(rng: &mut ChaCha8Rng, tl: &Timeline, c: u32) -> i64 {
 
 /// How long a paid consultation waits for its doctor: minutes by day, until the
 /// morning when paid at night.
-fn response_gap(rng: &mut ChaCha8Rng, ctx: &Ctx, t: i64) -> i64 {
+fn response_gap(rng: &mut ChaCha8Rng, ctx: &Setting, t: i64) -> i64 {
     let tod = (t - ctx.world.start_us).rem_euclid(DAY_US);
     let hour = tod / HOUR_US;
     let wait = match hour {
@@ -166,7 +166,7 @@ fn response_gap(rng: &mut ChaCha8Rng, ctx: &Ctx, t: i64) -> i64 {
 }
 
 /// Gap before a main funnel step.
-fn step_gap(rng: &mut ChaCha8Rng, ctx: &Ctx, step: usize, t: i64) -> i64 {
+fn step_gap(rng: &mut ChaCha8Rng, ctx: &Setting, step: usize, t: i64) -> i64 {
     match step {
         DESCRIBED => log_uniform_us(rng, 20.0, 600.0),
         PAID_STEP => log_uniform_us(rng, 10.0, 1800.0),
@@ -177,7 +177,7 @@ fn step_gap(rng: &mut ChaCha8Rng, ctx: &Ctx, step: usize, t: i64) -> i64 {
 
 /// The plan of consultation `id`, created on day `c` at `created` for `patient`.
 fn plan(
-    ctx: &Ctx,
+    ctx: &Setting,
     tl: &Timeline,
     doctors: &DoctorTable,
     id: i64,
@@ -246,7 +246,7 @@ fn after_diagnosis(rng: &mut ChaCha8Rng, times: &mut [i64; STEPS], limit: i64) {
 }
 
 /// The business transaction of one step of a plan.
-pub(crate) fn step_txn(ctx: &Ctx, plan: &Plan, step: usize) -> Txn {
+pub(crate) fn step_txn(ctx: &Setting, plan: &Plan, step: usize) -> Txn {
     let t = plan.times[step];
     let time = from_us(t);
     let now = || Value::DateTime(time);
@@ -355,7 +355,7 @@ pub(crate) fn detail_id(prescription: i64, line: usize) -> i64 {
 
 /// A new unpaid payment row.
 fn payment_insert(
-    ctx: &Ctx,
+    ctx: &Setting,
     plan: &Plan,
     id: i64,
     consultation: Option<i64>,
@@ -380,7 +380,7 @@ fn payment_insert(
 }
 
 /// A payment reaching "paid".
-fn payment_paid(ctx: &Ctx, id: i64, now: Value) -> Change {
+fn payment_paid(ctx: &Setting, id: i64, now: Value) -> Change {
     Change::Update {
         table: ctx.tables.payment,
         id,
@@ -390,7 +390,7 @@ fn payment_paid(ctx: &Ctx, id: i64, now: Value) -> Change {
 
 /// Prescription header, its lines and its unpaid payment; the total is the sum of
 /// count x price over the lines.
-fn prescription(ctx: &Ctx, plan: &Plan, now: Value) -> Vec<Change> {
+fn prescription(ctx: &Setting, plan: &Plan, now: Value) -> Vec<Change> {
     let mut rng = stream(ctx.world.seed(), Purpose::Prescription, plan.id as u64);
     let n = pick_weighted(LINES, rng.random());
     let mut medicines: Vec<usize> = Vec::with_capacity(n);

@@ -1,7 +1,8 @@
 //! medlake-sim: a deterministic simulator of the online medical consultation business
-//! (see DOMAIN.md). It writes the business (OLTP) database the way the application
-//! would: inserts and updates in transactions, in time order, so `update_time` (and on
-//! MySQL the binlog) shows each consultation's life cycle. It knows nothing of the lake.
+//! (see docs/domain.md, 'The consultation life cycle'). It writes the business (OLTP)
+//! database the way the application would: inserts and updates in transactions, in time
+//! order, so `update_time` (and on MySQL the binlog) shows each consultation's life cycle.
+//! It knows nothing of the lake.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), medlake_sim::SimError> {
@@ -38,6 +39,7 @@ mod model;
 mod params;
 mod rng;
 mod run;
+mod setting;
 mod sim;
 mod target;
 mod text;

@@ -3,98 +3,33 @@
 
 use medlake_schema::{codes, Table, Value};
 
-use crate::catalog::{hospital, medicine, Hospital, Medicine, MEDICINES};
+use crate::catalog::{Hospital, Medicine, MEDICINES};
 use crate::consult::{day_plans, step_txn, Plan, LOOKBACK_DAYS, NEVER, STEPS};
-use crate::error::{Result, SimError};
+use crate::error::Result;
 use crate::master::{
     doctor_review_set, doctor_row, edit_key, initial_doctor_time, initial_patient_time,
     initial_user_time, master_day, patient_row, patient_update_set, user_row, user_update_set,
     MasterDay,
 };
 use crate::model::{Change, Txn};
-use crate::params::{
-    from_us, SimParams, Timeline, World, DAY_US, HISTORY_DAYS, MINUTE_US, WARM_UP_DAYS,
-};
-use crate::rng::{cumulative, pareto, unit, Purpose};
+use crate::params::{from_us, SimParams, Timeline, DAY_US, HISTORY_DAYS, MINUTE_US, WARM_UP_DAYS};
+use crate::setting::Setting;
 
 /// Rows per transaction of the initial population (a bulk load, not business traffic).
 const POPULATION_CHUNK: i64 = 1000;
-
-/// The business tables the simulator writes, looked up once.
-pub(crate) struct Tables {
-    pub dict: &'static Table,
-    pub hospital: &'static Table,
-    pub medicine: &'static Table,
-    pub doctor: &'static Table,
-    pub user: &'static Table,
-    pub patient: &'static Table,
-    pub consultation: &'static Table,
-    pub prescription: &'static Table,
-    pub prescription_detail: &'static Table,
-    pub payment: &'static Table,
-}
-
-impl Tables {
-    fn load() -> Result<Tables> {
-        let t = |name: &str| {
-            medlake_schema::table(name).ok_or_else(|| SimError::Schema(format!("no table {name}")))
-        };
-        Ok(Tables {
-            dict: t("dict")?,
-            hospital: t("hospital")?,
-            medicine: t("medicine")?,
-            doctor: t("doctor")?,
-            user: t("user")?,
-            patient: t("patient")?,
-            consultation: t("consultation")?,
-            prescription: t("prescription")?,
-            prescription_detail: t("prescription_detail")?,
-            payment: t("payment")?,
-        })
-    }
-}
-
-/// Everything the generators share: parameters, tables, and the small fixed populations.
-pub(crate) struct Ctx {
-    pub world: World,
-    pub tables: Tables,
-    pub hospitals: Vec<Hospital>,
-    /// Cumulative share of doctors per hospital.
-    pub hospital_cum: Vec<f64>,
-    pub medicines: Vec<Medicine>,
-    /// Cumulative prescription popularity per medicine (a few drugs dominate).
-    pub medicine_cum: Vec<f64>,
-}
 
 /// A deterministic simulator of the business for one set of parameters.
 ///
 /// It only computes rows; [`crate::simulate`] writes them. Any day can be computed on
 /// its own, so a database grown one day at a time equals one grown in a single run.
 pub struct Simulator {
-    ctx: Ctx,
+    ctx: Setting,
 }
 
 impl Simulator {
     /// Prepares a simulator; fails on unusable parameters.
     pub fn new(params: SimParams) -> Result<Simulator> {
-        let world = World::new(params)?;
-        let hospitals: Vec<Hospital> = (1..=world.sizes.hospitals)
-            .map(|id| hospital(params.seed, id))
-            .collect();
-        let hospital_cum = cumulative(hospitals.iter().map(|h| h.weight));
-        let medicines: Vec<Medicine> = (1..=MEDICINES).map(medicine).collect();
-        let medicine_cum = cumulative(
-            (1..=MEDICINES)
-                .map(|id| pareto(unit(0, Purpose::Catalogue, id as u64, 1), 0.9, 1000.0)),
-        );
-        let ctx = Ctx {
-            world,
-            tables: Tables::load()?,
-            hospitals,
-            hospital_cum,
-            medicines,
-            medicine_cum,
-        };
+        let ctx = Setting::new(params)?;
         Ok(Simulator { ctx })
     }
 
@@ -150,7 +85,7 @@ struct SectionLen {
     count: i64,
 }
 
-fn population_sections(ctx: &Ctx) -> Vec<SectionLen> {
+fn population_sections(ctx: &Setting) -> Vec<SectionLen> {
     let s = &ctx.world.sizes;
     let len = |section, count| SectionLen { section, count };
     vec![
@@ -165,7 +100,7 @@ fn population_sections(ctx: &Ctx) -> Vec<SectionLen> {
 
 /// Iterator over the initial population's transactions.
 pub struct Population<'a> {
-    ctx: &'a Ctx,
+    ctx: &'a Setting,
     tl: Timeline,
     sections: Vec<SectionLen>,
     section: usize,
@@ -360,7 +295,7 @@ struct Scheduled {
 /// Iterator over one day's transactions in commit order; rows are built on demand so a
 /// day at scale 1 does not sit in memory all at once.
 pub struct DayTxns<'a> {
-    ctx: &'a Ctx,
+    ctx: &'a Setting,
     day: u32,
     tl: Timeline,
     plans: Vec<Plan>,
@@ -370,7 +305,7 @@ pub struct DayTxns<'a> {
 }
 
 impl<'a> DayTxns<'a> {
-    fn new(ctx: &'a Ctx, day: u32) -> DayTxns<'a> {
+    fn new(ctx: &'a Setting, day: u32) -> DayTxns<'a> {
         let tl = Timeline::new(&ctx.world, day);
         let from = ctx.world.day_start(i64::from(day));
         let to = from + DAY_US;

@@ -21,6 +21,10 @@ pub enum WarehouseError {
         model: String,
         /// The engine's message.
         reason: String,
+        /// The engine's error, when the failure came from the engine (its kind decides
+        /// whether a retry may help).
+        #[source]
+        source: Option<medlake_lake::BoxError>,
     },
     /// A day is not `YYYY-MM-DD`, or a range is empty.
     #[error("bad day {0:?}: expected YYYY-MM-DD")]
@@ -41,10 +45,56 @@ impl WarehouseError {
         }
     }
 
+    /// A model failure medlake itself found (a bad result, a missing input): permanent.
     pub(crate) fn model(model: impl Into<String>, reason: impl ToString) -> Self {
         WarehouseError::Model {
             model: model.into(),
             reason: reason.to_string(),
+            source: None,
         }
+    }
+
+    /// A failure of the engine while planning or running `model`, kept as the source.
+    pub(crate) fn engine(
+        model: impl Into<String>,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        WarehouseError::Model {
+            model: model.into(),
+            reason: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// Whether a retry may succeed: I/O, object-store and lost-connection failures are
+    /// transient; plan, schema, SQL, constraint and definition errors are permanent (the
+    /// same SQL fails the same way again), so the runner does not retry them.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WarehouseError::Lake(e) => e.is_transient(),
+            WarehouseError::Model {
+                source: Some(e), ..
+            } => medlake_lake::is_transient(e.as_ref()),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::datafusion::error::DataFusionError;
+
+    #[test]
+    fn a_sql_error_is_permanent_and_an_object_store_error_is_transient() {
+        let sql = DataFusionError::Plan("No field named stars".into());
+        assert!(!WarehouseError::engine("dwd_review", sql).is_transient());
+        let store = deltalake::ObjectStoreError::Generic {
+            store: "S3",
+            source: "connection reset".into(),
+        };
+        let read = DataFusionError::ObjectStore(Box::new(store));
+        assert!(WarehouseError::engine("dwd_review", read).is_transient());
+        assert!(!WarehouseError::model("dwd_review", "no rows for 2026-01-01").is_transient());
     }
 }

@@ -20,24 +20,30 @@
 //! # Ok(()) }
 //! ```
 
+mod arrow_columns;
 mod error;
-mod metric_steps;
+mod materialize;
 pub mod metrics;
 pub mod model;
 pub mod partials;
+mod partials_step;
 mod project;
 mod runner;
+mod sql;
 pub mod template;
 mod values;
+mod values_step;
+mod window_merge;
 
 pub use error::WarehouseError;
-pub use metric_steps::{metric_partial_schema, metric_value_schema};
+pub use materialize::OPEN_END_DATE;
 pub use metrics::{Instance, Measure, MetricCatalog, METRIC_CATALOG_TABLE, METRIC_VALUE_TABLE};
 pub use model::{Declaration, Materialization, Model};
 pub use partials::METRIC_PARTIAL_TABLE;
+pub use partials_step::metric_partial_schema;
 pub use project::{tables_read, Project, Step, StepKind, METRICS_FILE};
 pub use runner::{
     BuildOptions, BuildProgress, DayBuild, NoBuildProgress, StepOutcome, StepRun, Warehouse,
-    OPEN_END_DATE, RUN_KIND,
 };
 pub use values::{metric_values, MetricValue};
+pub use values_step::metric_value_schema;

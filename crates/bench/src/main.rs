@@ -1,0 +1,70 @@
+//! `medlake-bench`: the benchmarks, a binary of their own so that `medlake` links none of
+//! their clients (tokio-postgres, the load generators). Figures, not pass/fail:
+//! docs/benchmarks.md keeps them with the machine they came from.
+//!
+//! - `medlake-bench`: simulator and sync throughput (rows/s) and peak memory;
+//! - `medlake-bench --warehouse`: a day's build time over a month, each day in a fresh process;
+//! - `medlake-bench --serve --dir DIR`: dashboard API latency and PostgreSQL clients under load;
+//! - `medlake-bench cdc --url mysql://...`: change capture from a real binlog (and Kafka).
+
+mod cdc;
+mod machine;
+mod pipeline;
+mod serve;
+mod warehouse;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// medlake-bench: measure medlake (release build: `cargo run --release -p medlake-bench`).
+///
+/// Without a subcommand: simulator and sync throughput; --warehouse and --serve measure
+/// the build and the server instead.
+#[derive(Debug, Parser)]
+#[command(
+    name = "medlake-bench",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    pipeline: pipeline::BenchArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Measure capture against a real binlog: bootstrap rows/s, reader changes/s,
+    /// binlog-to-lake changes/s, and commit-to-lake latency p50/p99 at a steady load (with
+    /// --kafka also binlog-to-Kafka, Kafka-to-lake, and the latency through Kafka).
+    Cdc(cdc::CdcBenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Some(BenchCommand::Cdc(args)) => cdc::run(args).await,
+            None => pipeline::run(&cli.pipeline).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

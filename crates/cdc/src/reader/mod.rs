@@ -1,0 +1,270 @@
+//! Reading a MySQL/MariaDB server as a replica: checks, the current position, a bootstrap
+//! snapshot with its binlog position, and the binlog as a stream of committed transactions.
+//!
+//! This module connects and reads the snapshot; `stream` turns the binlog's events into
+//! [`Transaction`]s.
+
+mod stream;
+
+use medlake_schema::Table;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStreamRequest, Conn, Opts, Row};
+use tracing::info;
+
+use crate::change::{split_by_schema, ChangeKind, RowChange};
+use crate::{BinlogPosition, CdcError, Filter, Result};
+
+pub use stream::TransactionStream;
+
+/// A MySQL or MariaDB server whose binlog is captured.
+#[derive(Debug, Clone)]
+pub struct BinlogSource {
+    opts: Opts,
+    url: String,
+}
+
+/// The rows of the captured tables as of one binlog position.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Every later change is in the binlog after this position; none before it is missing.
+    pub position: BinlogPosition,
+    /// The snapshot's time, seconds since the epoch.
+    pub ts: i64,
+    /// Per table, its rows as `bootstrap-insert` changes.
+    pub tables: Vec<(&'static Table, Vec<RowChange>)>,
+}
+
+/// One committed transaction's changes of the captured tables.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    /// The position after its commit event: where the next transaction starts.
+    pub end: Option<BinlogPosition>,
+    /// Its row changes (possibly none: a DDL, or changes of tables not captured).
+    pub changes: Vec<RowChange>,
+    /// The commit's time, seconds since the epoch.
+    pub ts: i64,
+}
+
+impl BinlogSource {
+    /// A source at `url` (`mysql://user:password@host:port/db`); connects lazily.
+    pub fn new(url: &str) -> Result<BinlogSource> {
+        let url = url.replacen("mariadb://", "mysql://", 1);
+        let opts = Opts::from_url(&url)
+            .map_err(|e| CdcError::BadUrl(format!("{}: {e}", medlake_source::redact_url(&url))))?;
+        Ok(BinlogSource { opts, url })
+    }
+
+    /// The database named in the URL, if any.
+    pub fn database(&self) -> Option<&str> {
+        self.opts.db_name()
+    }
+
+    /// The server's address without password: the key of its position in the catalog.
+    pub fn describe(&self) -> String {
+        let mut u = match url::Url::parse(&self.url) {
+            Ok(u) => u,
+            Err(_) => return medlake_source::redact_url(&self.url),
+        };
+        let _ = u.set_password(None);
+        u.set_path("/");
+        u.to_string()
+    }
+
+    fn server_error(&self, e: impl std::fmt::Display) -> CdcError {
+        CdcError::Server {
+            url: medlake_source::redact_url(&self.url),
+            reason: e.to_string(),
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn> {
+        Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| self.server_error(e))
+    }
+
+    /// Checks that the server logs what capture needs: binlog on, row format, full row
+    /// images, and column names in the table maps (`binlog_row_metadata=FULL`), so rows
+    /// decode by name whatever DDL ran since.
+    pub async fn check(&self) -> Result<()> {
+        let mut conn = self.connect().await?;
+        let row: Option<(i64, String, String, Option<String>)> = conn
+            .query_first(
+                "SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_row_metadata",
+            )
+            .await
+            .map_err(|e| self.server_error(e))?;
+        let Some((log_bin, format, image, metadata)) = row else {
+            return Err(self.server_error("no answer to the configuration query"));
+        };
+        let problem = if log_bin != 1 {
+            Some("the binlog is off (start the server with --log-bin)".to_string())
+        } else if !format.eq_ignore_ascii_case("ROW") {
+            Some(format!("binlog_format is {format}; set it to ROW"))
+        } else if !image.eq_ignore_ascii_case("FULL") {
+            Some(format!("binlog_row_image is {image}; set it to FULL"))
+        } else if !metadata
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("FULL"))
+        {
+            Some(format!(
+                "binlog_row_metadata is {}; set it to FULL so rows carry column names",
+                metadata.as_deref().unwrap_or("unknown")
+            ))
+        } else {
+            None
+        };
+        let _ = conn.disconnect().await;
+        match problem {
+            Some(reason) => Err(CdcError::NotConfigured {
+                url: medlake_source::redact_url(&self.url),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The server's current end of binlog.
+    pub async fn master_position(&self) -> Result<BinlogPosition> {
+        let mut conn = self.connect().await?;
+        let position = master_status(&mut conn)
+            .await
+            .map_err(|e| self.server_error(e))?;
+        let _ = conn.disconnect().await;
+        position.ok_or_else(|| self.server_error("SHOW MASTER STATUS is empty: is the binlog on?"))
+    }
+
+    /// Reads `tables` of `database` from one consistent snapshot and the binlog position it
+    /// corresponds to. On MariaDB the position comes with the snapshot without any lock
+    /// (`binlog_snapshot_file/position`); elsewhere a global read lock is held just long
+    /// enough to start the snapshot and read the position.
+    pub async fn snapshot(&self, database: &str, tables: &[&'static Table]) -> Result<Snapshot> {
+        let mut conn = self.connect().await?;
+        let e = |e: mysql_async::Error| self.server_error(e);
+        conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .await
+            .map_err(e)?;
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            .await
+            .map_err(e)?;
+        let status: Vec<(String, String)> = conn
+            .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+            .await
+            .map_err(e)?;
+        let value = |name: &str| {
+            status
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let position = match (
+            value("binlog_snapshot_file"),
+            value("binlog_snapshot_position"),
+        ) {
+            (Some(file), Some(offset)) if !file.is_empty() => {
+                let offset = offset
+                    .parse()
+                    .map_err(|_| self.server_error("binlog_snapshot_position is not a number"))?;
+                BinlogPosition::new(file, offset)
+            }
+            _ => {
+                // MySQL: no snapshot position; take it under a short global read lock.
+                conn.query_drop("ROLLBACK").await.map_err(e)?;
+                conn.query_drop("FLUSH TABLES WITH READ LOCK")
+                    .await
+                    .map_err(e)?;
+                conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                    .await
+                    .map_err(e)?;
+                let p = master_status(&mut conn).await.map_err(e)?;
+                conn.query_drop("UNLOCK TABLES").await.map_err(e)?;
+                p.ok_or_else(|| self.server_error("SHOW MASTER STATUS is empty"))?
+            }
+        };
+        let ts: i64 = conn
+            .query_first("SELECT UNIX_TIMESTAMP()")
+            .await
+            .map_err(e)?
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for &table in tables {
+            let sql = format!("SELECT * FROM `{database}`.`{}` ORDER BY id", table.name);
+            let rows: Vec<Row> = conn.exec(sql, ()).await.map_err(|err| CdcError::Server {
+                url: medlake_source::redact_url(&self.url),
+                reason: format!("reading {}: {err}", table.name),
+            })?;
+            let changes = rows
+                .into_iter()
+                .map(|row| {
+                    let names: Vec<String> = row
+                        .columns_ref()
+                        .iter()
+                        .map(|c| c.name_str().into_owned())
+                        .collect();
+                    let (data, extra) = split_by_schema(
+                        table,
+                        names.iter().map(|n| n.as_str().into()),
+                        row.unwrap(),
+                    );
+                    RowChange {
+                        database: database.to_string(),
+                        table,
+                        kind: ChangeKind::BootstrapInsert,
+                        ts,
+                        xid: None,
+                        commit: false,
+                        position: None,
+                        data,
+                        before: None,
+                        extra,
+                        extra_before: Default::default(),
+                    }
+                })
+                .collect();
+            out.push((table, changes));
+        }
+        conn.query_drop("COMMIT").await.map_err(e)?;
+        let _ = conn.disconnect().await;
+        info!(position = %position, tables = out.len(), "bootstrap snapshot read");
+        Ok(Snapshot {
+            position,
+            ts,
+            tables: out,
+        })
+    }
+
+    /// The binlog from `from` on, as committed transactions of the tables `filter` keeps.
+    /// With `follow` the stream waits for new transactions; without, it ends at the end of
+    /// the binlog. `server_id` must differ from every other replica of the server.
+    pub async fn stream(
+        &self,
+        from: &BinlogPosition,
+        server_id: u32,
+        follow: bool,
+        filter: Filter,
+    ) -> Result<TransactionStream> {
+        let conn = self.connect().await?;
+        let mut request = BinlogStreamRequest::new(server_id)
+            .with_filename(from.file.as_bytes())
+            .with_pos(from.offset);
+        if !follow {
+            request = request.with_non_blocking();
+        }
+        let stream = conn
+            .get_binlog_stream(request)
+            .await
+            .map_err(|e| self.server_error(e))?;
+        Ok(TransactionStream::new(stream, from.file.clone(), filter))
+    }
+}
+
+async fn master_status(
+    conn: &mut Conn,
+) -> std::result::Result<Option<BinlogPosition>, mysql_async::Error> {
+    let row: Option<Row> = conn.query_first("SHOW MASTER STATUS").await?;
+    Ok(row.and_then(|r| {
+        let file: String = r.get(0)?;
+        let offset: u64 = r.get(1)?;
+        Some(BinlogPosition::new(file, offset))
+    }))
+}

@@ -1,0 +1,14 @@
+//! The integration tests of medlake-cli, one binary (one link of the dependency tree)
+//! with a module per promise, the way rust-analyzer lays out its tests.
+
+mod common;
+
+mod architecture;
+mod build;
+mod catalog_postgres;
+mod cdc;
+mod cli_errors;
+mod mariadb;
+mod outside_reader;
+mod serve;
+mod sync_to_lake;

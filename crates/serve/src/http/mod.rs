@@ -1,0 +1,218 @@
+//! The HTTP front: the login page, the web UI's pages, and the JSON API they call.
+//! `auth` (who is asking), `pages` (login and the web UI) and `api` (the JSON API) hang
+//! off the router here.
+//!
+//! A browser logs in with a form and gets an HttpOnly, SameSite=Strict session cookie;
+//! every state-changing request of a session must carry the session's CSRF token in
+//! `X-CSRF-Token`. Programs use `Authorization: Bearer <API token>` instead. Nothing but
+//! the login page, static assets and `/healthz` answers without one of the two.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::accounts::Accounts;
+use crate::dashboards::Dashboards;
+use crate::query::{QueryError, QueryService};
+use crate::sessions::Sessions;
+use crate::{Result, ServeError};
+
+mod api;
+mod auth;
+mod pages;
+
+use api::{
+    dashboard, dashboard_list, history, me, new_token, query, runs, start_build, table_detail,
+    tables,
+};
+use pages::{app_page, login, login_page, logout, static_file};
+
+/// How the HTTP front behaves.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// How long a login lasts.
+    pub session_lifetime: Duration,
+    /// Mark the session cookie `Secure` (browsers then send it over HTTPS and to
+    /// localhost only).
+    pub secure_cookies: bool,
+    /// Starts a warehouse build of a day in the background (the run history shows it);
+    /// `None` when this server cannot start builds.
+    pub build_launcher: Option<BuildLauncher>,
+    /// What the models declare about their tables, for the table catalog pages.
+    pub table_docs: BTreeMap<String, TableDoc>,
+}
+
+/// A table's documentation from its model declaration.
+#[derive(Debug, Clone, Default)]
+pub struct TableDoc {
+    /// What the table holds.
+    pub description: String,
+    /// One row per what.
+    pub grain: String,
+    /// Column docs by name.
+    pub columns: BTreeMap<String, String>,
+    /// Columns holding protected health information.
+    pub phi: Vec<String>,
+}
+
+/// Starts `medlake build --day D` in the background. Given by whoever runs the server,
+/// which knows how builds are configured; serving itself never writes the lake.
+#[derive(Clone)]
+pub struct BuildLauncher(
+    pub Arc<dyn Fn(chrono::NaiveDate) -> std::result::Result<(), LaunchError> + Send + Sync>,
+);
+
+/// Why a build could not be started (the build's own outcome is in the run history).
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The program that builds could not be found.
+    #[error("cannot find the medlake program: {0}")]
+    Program(#[source] std::io::Error),
+    /// The build process could not be started.
+    #[error("cannot start the build: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+impl std::fmt::Debug for BuildLauncher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BuildLauncher")
+    }
+}
+
+/// Everything a request handler may need.
+pub struct AppState {
+    queries: Arc<QueryService>,
+    accounts: Accounts,
+    sessions: Sessions,
+    options: HttpOptions,
+    dashboards: Dashboards,
+}
+
+/// Serves the web UI and API on `addr` until the process ends.
+pub async fn serve(
+    queries: Arc<QueryService>,
+    accounts: Accounts,
+    options: HttpOptions,
+    addr: &str,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::Listen {
+            what: "HTTP",
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+    let sessions = Sessions::new(queries.catalog().clone(), options.session_lifetime);
+    let state = Arc::new(AppState {
+        queries,
+        accounts,
+        sessions,
+        options,
+        dashboards: Dashboards::builtin()?,
+    });
+    axum::serve(listener, router(state))
+        .await
+        .map_err(|e| ServeError::Listen {
+            what: "HTTP",
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// The routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/", get(app_page))
+        .route("/static/{file}", get(static_file))
+        .route("/api/me", get(me))
+        .route("/api/query", post(query))
+        .route("/api/history", get(history))
+        .route("/api/tables", get(tables))
+        .route("/api/tables/{name}", get(table_detail))
+        .route("/api/runs", get(runs))
+        .route("/api/tokens", post(new_token))
+        .route("/api/builds", post(start_build))
+        .route("/api/dashboards", get(dashboard_list))
+        .route("/api/dashboards/{id}", get(dashboard))
+        .with_state(state)
+}
+
+/// An API refusal: a status and one clear message, as `{"error": {...}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: json!({ "error": { "kind": kind, "message": message.into() } }),
+        }
+    }
+
+    fn unauthenticated() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "log in first, or send Authorization: Bearer <API token>",
+        )
+    }
+
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "request failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            QueryError::Parse { line, column, .. } => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                body: json!({ "error": {
+                    "kind": "syntax", "message": message, "line": line, "column": column
+                } }),
+            },
+            QueryError::Refused(_) => ApiError::new(StatusCode::FORBIDDEN, "refused", message),
+            QueryError::Failed(_) => ApiError::new(StatusCode::BAD_REQUEST, "failed", message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// A `YYYY-MM-DD` day from a request, or a 400 that says so.
+fn parse_day(text: &str) -> Result<chrono::NaiveDate, ApiError> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("day {text:?} is not YYYY-MM-DD"),
+        )
+    })
+}
+
+/// Escapes text for HTML.
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,228 @@
+//! The gate: the first hook of every statement a PostgreSQL client sends, so that none
+//! reaches the engine except through the one query path.
+//!
+//! - Session control (`SET`, `SHOW` of a variable, transactions, savepoints, cursors) is
+//!   admitted and audited here, then answered by the hooks after this one.
+//! - Every other statement of the simple protocol runs through [`QueryService::start`] and
+//!   its rows stream back as text.
+//! - At Parse (extended protocol) a statement is admitted and planned through
+//!   [`QueryService::plan_for`]; at Execute it runs through
+//!   [`QueryService::start_prepared`] with the parameters datafusion-postgres decoded, in
+//!   the result format [`super::extended`] passed along.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use datafusion_postgres::hooks::HookClient;
+use datafusion_postgres::QueryHook;
+use deltalake::datafusion::common::{DFSchema, ParamValues};
+use deltalake::datafusion::logical_expr::{EmptyRelation, LogicalPlan};
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::sql::sqlparser::ast::Statement;
+use futures::{stream, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::ClientInfo;
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::types::format::FormatOptions;
+
+use super::{pg_error, principal};
+use crate::accounts::{Accounts, Principal};
+use crate::query::{is_session_control, Channel, QueryService, RowStream};
+
+/// Admits, runs and audits every statement through the one query path.
+pub(super) struct GateHook {
+    pub(super) queries: Arc<QueryService>,
+    pub(super) accounts: Accounts,
+    pub(super) row_limit: Option<usize>,
+}
+
+impl GateHook {
+    pub(super) fn principal(
+        &self,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> PgWireResult<Principal> {
+        principal(&self.accounts, client)
+    }
+
+    /// Admits and audits a session-control statement the later hooks answer.
+    pub(super) fn admit_control(&self, who: &Principal, statement: &Statement) -> PgWireResult<()> {
+        self.queries
+            .admit_control(who, Channel::Pg, statement)
+            .map_err(pg_error)
+    }
+
+    /// Runs a prepared statement through the query path, its rows encoded in `format`.
+    pub(super) async fn run_prepared(
+        &self,
+        who: &Principal,
+        statement: &Statement,
+        plan: &LogicalPlan,
+        params: &ParamValues,
+        format: &Format,
+        options: Arc<FormatOptions>,
+    ) -> PgWireResult<Response> {
+        let rows = self
+            .queries
+            .start_prepared(who, Channel::Pg, statement, plan, params, self.row_limit)
+            .await
+            .map_err(pg_error)?;
+        Ok(Response::Query(encode(rows, format, options)?))
+    }
+}
+
+/// A query response whose rows are encoded batch by batch as the client reads them.
+pub(super) fn encode(
+    rows: RowStream,
+    format: &Format,
+    options: Arc<FormatOptions>,
+) -> PgWireResult<QueryResponse> {
+    let schema = rows.schema();
+    let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(options))?);
+    let encoded = fields.clone();
+    let data_rows = rows
+        .map(
+            move |batch| -> Box<dyn Iterator<Item = PgWireResult<_>> + Send> {
+                match batch {
+                    Ok(batch) => encode_recordbatch(encoded.clone(), batch),
+                    Err(e) => Box::new(std::iter::once(Err(PgWireError::ApiError(Box::new(e))))),
+                }
+            },
+        )
+        .flat_map(stream::iter);
+    Ok(QueryResponse::new(fields, data_rows))
+}
+
+#[async_trait]
+impl QueryHook for GateHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let info: &(dyn ClientInfo + Send + Sync) = &*client;
+        let who = match self.principal(info) {
+            Ok(who) => who,
+            Err(e) => return Some(Err(e)),
+        };
+        if is_session_control(statement) {
+            // Answered by the hooks after this one once admitted.
+            return self.admit_control(&who, statement).err().map(Err);
+        }
+        let rows = match self
+            .queries
+            .start(&who, Channel::Pg, statement, self.row_limit)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return Some(Err(pg_error(e))),
+        };
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        Some(encode(rows, &Format::UnifiedText, options).map(Response::Query))
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        if is_session_control(statement) {
+            // Planned by the hooks after this one; admitted and audited at Execute.
+            return None;
+        }
+        let who = match self.principal(client) {
+            Ok(who) => who,
+            Err(e) => return Some(Err(e)),
+        };
+        let planned = self.queries.plan_for(&who, Channel::Pg, statement).await;
+        Some(planned.map_err(pg_error))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        logical_plan: &LogicalPlan,
+        params: &ParamValues,
+        _session_context: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let info: &(dyn ClientInfo + Send + Sync) = &*client;
+        let who = match self.principal(info) {
+            Ok(who) => who,
+            Err(e) => return Some(Err(e)),
+        };
+        if is_session_control(statement) {
+            return self.admit_control(&who, statement).err().map(Err);
+        }
+        let Some(format) = super::extended::result_format(info) else {
+            return Some(Err(super::refusal(
+                "XX000",
+                "internal: no result format for this Execute".to_string(),
+            )));
+        };
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let response = self
+            .run_prepared(&who, statement, logical_plan, params, &format, options)
+            .await;
+        Some(response)
+    }
+}
+
+/// Savepoints in a read-only server: nothing to undo, so they are acknowledged. Drivers
+/// use them around their own catalog reads (psycopg's type lookups, SQLAlchemy's nested
+/// transactions); datafusion-postgres' transaction hook would end the whole transaction on
+/// `ROLLBACK TO SAVEPOINT`.
+pub(super) struct SavepointHook;
+
+impl SavepointHook {
+    pub(super) fn tag(statement: &Statement) -> Option<&'static str> {
+        match statement {
+            Statement::Savepoint { .. } => Some("SAVEPOINT"),
+            Statement::ReleaseSavepoint { .. } => Some("RELEASE"),
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => Some("ROLLBACK"),
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl QueryHook for SavepointHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::tag(statement).map(|tag| Ok(Response::Execution(Tag::new(tag))))
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        Self::tag(statement).map(|_| {
+            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(DFSchema::empty()),
+            }))
+        })
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _logical_plan: &LogicalPlan,
+        _params: &ParamValues,
+        _session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::tag(statement).map(|tag| Ok(Response::Execution(Tag::new(tag))))
+    }
+}

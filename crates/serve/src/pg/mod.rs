@@ -1,0 +1,191 @@
+//! The PostgreSQL wire protocol front: psql, DBeaver, Grafana, Superset and drivers
+//! (psycopg, JDBC, SQLAlchemy) connect here.
+//!
+//! Logins are checked with SCRAM-SHA-256 against the accounts in the catalog.
+//! datafusion-postgres speaks the protocol (parsing, parameter types, `SET`/`SHOW`,
+//! transactions, the `pg_catalog` that BI tools introspect); every statement that reads
+//! rows is admitted, planned, run and audited by the one query path ([`QueryService`]):
+//!
+//! - [`gate`]: the first hook of every statement. Session control (`SET`, `BEGIN`, ...) is
+//!   admitted and audited, then answered by datafusion-postgres' hooks; everything else
+//!   runs through [`QueryService::start`] (simple protocol) or is planned through
+//!   [`QueryService::plan_for`] at Parse.
+//! - [`extended`]: the Execute of the extended protocol, which runs the prepared statement
+//!   through [`QueryService::start_prepared`] in the result format the client asked for.
+
+use std::sync::Arc;
+
+mod extended;
+mod gate;
+
+use async_trait::async_trait;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::{DfSessionService, QueryHook, ServerOptions};
+use pgwire::api::auth::sasl::scram::ScramAuth;
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::{
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+};
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::{ClientInfo, ConnectionManager, PgWireServerHandlers, METADATA_USER};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+
+use crate::accounts::{fill_random, Accounts, Principal, SCRAM_ITERATIONS};
+use crate::query::{QueryError, QueryService};
+use crate::{Result, ServeError};
+use extended::ExtendedFront;
+use gate::{GateHook, SavepointHook};
+
+/// Serves the PostgreSQL protocol on `host:port` until the process ends.
+///
+/// `row_limit` cuts every result at that many rows (`None`: results stream whole, so a
+/// client pulls a month of facts without the server holding them).
+pub async fn serve(
+    queries: Arc<QueryService>,
+    accounts: Accounts,
+    host: &str,
+    port: u16,
+    row_limit: Option<usize>,
+) -> Result<()> {
+    let gate = Arc::new(GateHook {
+        queries: queries.clone(),
+        accounts: accounts.clone(),
+        row_limit,
+    });
+    let hooks: Vec<Arc<dyn QueryHook>> = vec![
+        gate,
+        Arc::new(SavepointHook),
+        Arc::new(CursorStatementHook),
+        Arc::new(SetShowHook),
+        Arc::new(TransactionStatementHook),
+    ];
+    let connections = Arc::new(ConnectionManager::new());
+    let session = Arc::new(DfSessionService::new_with_hooks(queries.context(), hooks));
+    let front = Arc::new(PgFront {
+        extended: Arc::new(ExtendedFront::new(session.clone())),
+        session,
+        accounts,
+        cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
+        connections,
+    });
+    let options = ServerOptions::new()
+        .with_host(host.to_string())
+        .with_port(port);
+    datafusion_postgres::serve_with_handlers(front, &options)
+        .await
+        .map_err(|e| ServeError::Listen {
+            what: "PostgreSQL",
+            addr: format!("{host}:{port}"),
+            reason: e.to_string(),
+        })
+}
+
+/// The handlers of one server: SCRAM logins, datafusion-postgres for the protocol, the
+/// gate for every statement.
+struct PgFront {
+    session: Arc<DfSessionService>,
+    extended: Arc<ExtendedFront>,
+    accounts: Accounts,
+    cancel: Arc<DefaultCancelHandler>,
+    connections: Arc<ConnectionManager>,
+}
+
+impl PgWireServerHandlers for PgFront {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.session.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.extended.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        // One per connection: the handler holds the SASL exchange's state.
+        let mut scram = ScramAuth::new(Arc::new(AccountSource {
+            accounts: self.accounts.clone(),
+        }));
+        scram.set_iterations(SCRAM_ITERATIONS);
+        Arc::new(
+            SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
+                .with_scram(scram)
+                .with_connection_manager(self.connections.clone()),
+        )
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// SCRAM verifiers from the catalog's accounts.
+#[derive(Clone)]
+struct AccountSource {
+    accounts: Accounts,
+}
+
+impl std::fmt::Debug for AccountSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountSource")
+    }
+}
+
+#[async_trait]
+impl AuthSource for AccountSource {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        let name = login.user().unwrap_or_default();
+        let verifier = self
+            .accounts
+            .scram_verifier(name)
+            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        Ok(match verifier {
+            Some((salt, salted)) => Password::new(Some(salt), salted),
+            // An unknown or disabled account gets a verifier no password matches, so the
+            // client hears "password authentication failed" either way.
+            None => {
+                let mut salt = vec![0u8; 16];
+                let mut salted = vec![0u8; 32];
+                fill_random(&mut salt);
+                fill_random(&mut salted);
+                Password::new(Some(salt), salted)
+            }
+        })
+    }
+}
+
+/// The account behind a connection, as logged in (`None`: unknown or disabled since).
+fn principal(
+    accounts: &Accounts,
+    client: &(dyn ClientInfo + Send + Sync),
+) -> PgWireResult<Principal> {
+    let name = client
+        .metadata()
+        .get(METADATA_USER)
+        .cloned()
+        .unwrap_or_default();
+    accounts
+        .principal(&name)
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?
+        .ok_or_else(|| refusal("28000", "the account is unknown or disabled".to_string()))
+}
+
+/// A query-path error as the client sees it: a refusal is `42501` (insufficient
+/// privilege), a syntax error `42601`, anything else `XX000` with the engine's message.
+fn pg_error(e: QueryError) -> PgWireError {
+    let code = match &e {
+        QueryError::Refused(_) => "42501",
+        QueryError::Parse { .. } => "42601",
+        QueryError::Failed(_) => "XX000",
+    };
+    refusal(code, e.to_string())
+}
+
+fn refusal(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        code.to_string(),
+        message,
+    )))
+}

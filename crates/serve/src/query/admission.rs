@@ -1,0 +1,240 @@
+//! The admission policy of the one query path: which statements serving runs at all
+//! (read-only ones), which engine settings a connection may not change, and which tables a
+//! role reads. Grants per table and column, row filters and masks (governance) extend
+//! this module; the rest of the query path asks it one question: may `who` run this?
+
+use deltalake::datafusion::execution::context::SessionContext;
+use deltalake::datafusion::sql::parser::Statement as DfStatement;
+use deltalake::datafusion::sql::sqlparser::ast::Statement;
+use deltalake::datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use deltalake::datafusion::sql::sqlparser::parser::Parser;
+
+use super::QueryError;
+use crate::accounts::{Principal, Role};
+
+/// Admits `statement` for `who`, or says why not. `ctx` resolves the tables it reads.
+pub(crate) fn verdict(
+    ctx: &SessionContext,
+    who: &Principal,
+    statement: &Statement,
+) -> Result<(), QueryError> {
+    if !is_read_only(statement) {
+        return Err(QueryError::Refused(
+            "medlake serves read-only SQL (SELECT, EXPLAIN, SHOW, SET)".to_string(),
+        ));
+    }
+    // The PostgreSQL front shares one DataFusion session: an engine setting from one
+    // connection would change every other's queries.
+    if matches!(statement, Statement::Set(_))
+        && statement
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("datafusion.")
+    {
+        return Err(QueryError::Refused(
+            "engine settings (datafusion.*) belong to the server's configuration, not to a connection"
+                .to_string(),
+        ));
+    }
+    if who.role == Role::Viewer {
+        let wrapped = DfStatement::Statement(Box::new(statement.clone()));
+        let tables = ctx
+            .state()
+            .resolve_table_references(&wrapped)
+            .map_err(|e| QueryError::Failed(e.to_string()))?;
+        if let Some(t) = tables
+            .iter()
+            .find(|t| !viewer_may_read(t.table(), t.schema()))
+        {
+            return Err(QueryError::Refused(format!(
+                "role viewer reads report tables (ads_*) and dim_hospital only, not {}",
+                t.table()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Statements that set up or end a PostgreSQL session's state rather than read rows
+/// (settings, transactions, savepoints, cursors): the protocol front answers them itself
+/// after they are admitted; every other admitted statement is planned and run here.
+pub fn is_session_control(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Set(_)
+            | Statement::ShowVariable { .. }
+            | Statement::ShowStatus { .. }
+            | Statement::ShowCatalogs { .. }
+            | Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. }
+            | Statement::Declare { .. }
+            | Statement::Fetch { .. }
+            | Statement::Close { .. }
+            | Statement::Discard { .. }
+            | Statement::Deallocate { .. }
+    )
+}
+
+/// Parses exactly one statement in the PostgreSQL dialect.
+pub fn parse_one(sql: &str) -> Result<Statement, QueryError> {
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| parse_error(&e.to_string(), sql))?;
+    match (statements.pop(), statements.is_empty()) {
+        (Some(statement), true) => Ok(statement),
+        (None, _) => Err(parse_error("empty statement", sql)),
+        (Some(_), false) => Err(QueryError::Parse {
+            message: format!("expected one statement, found {}", statements.len() + 1),
+            line: None,
+            column: None,
+        }),
+    }
+}
+
+/// A parse error with the position sqlparser puts in its message ("at Line: 1, Column: 8"),
+/// or the end of `sql` when the statement ended too early.
+fn parse_error(message: &str, sql: &str) -> QueryError {
+    let number_after = |label: &str| {
+        message.find(label).and_then(|i| {
+            message[i + label.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+    };
+    let clean = message
+        .trim_start_matches("SQL error: ")
+        .trim_start_matches("ParserError(\"")
+        .trim_end_matches("\")")
+        .to_string();
+    let (mut line, mut column) = (number_after("Line: "), number_after("Column: "));
+    if line.is_none() && message.contains("found: EOF") {
+        let trimmed = sql.trim_end();
+        let last = trimmed.rsplit('\n').next().unwrap_or_default();
+        line = Some(trimmed.lines().count().max(1) as u64);
+        column = Some(last.chars().count() as u64 + 1);
+    }
+    QueryError::Parse {
+        line,
+        column,
+        message: clean,
+    }
+}
+
+/// Statements that only read: queries, plans, settings and transaction control (the
+/// latter two are what drivers send around every query).
+pub fn is_read_only(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Query(_)
+            | Statement::Explain { .. }
+            | Statement::ExplainTable { .. }
+            | Statement::Set(_)
+            | Statement::ShowVariable { .. }
+            | Statement::ShowVariables { .. }
+            | Statement::ShowStatus { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ShowCreate { .. }
+            | Statement::ShowFunctions { .. }
+            | Statement::ShowSchemas { .. }
+            | Statement::ShowDatabases { .. }
+            | Statement::ShowCatalogs { .. }
+            | Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. }
+            | Statement::Declare { .. }
+            | Statement::Fetch { .. }
+            | Statement::Close { .. }
+            | Statement::Discard { .. }
+            | Statement::Deallocate { .. }
+    )
+}
+
+/// Tables a viewer may read besides the reports: dimensions without personal data, which
+/// dashboards use for their filters.
+const VIEWER_DIMENSIONS: &[&str] = &["dim_hospital", "dim_date"];
+
+fn viewer_may_read(table: &str, schema: Option<&str>) -> bool {
+    matches!(schema, Some("pg_catalog") | Some("information_schema"))
+        || table.starts_with("pg_")
+        || table.starts_with("ads_")
+        || VIEWER_DIMENSIONS.contains(&table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parse_error_carries_its_position() {
+        match parse_one("SELECT 1 FORM t").unwrap_err() {
+            QueryError::Parse { line, column, .. } => {
+                assert_eq!(line, Some(1));
+                assert!(column.is_some());
+            }
+            other => panic!("not a parse error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_early_end_is_placed_at_the_end() {
+        match parse_one("SELECT metric\nFROM t WHERE").unwrap_err() {
+            QueryError::Parse { line, column, .. } => {
+                assert_eq!((line, column), (Some(2), Some(13)));
+            }
+            other => panic!("not a parse error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_reading_statements_are_read_only() {
+        for sql in [
+            "SELECT 1",
+            "EXPLAIN SELECT 1",
+            "SET search_path = public",
+            "SHOW TABLES",
+            "BEGIN",
+        ] {
+            assert!(is_read_only(&parse_one(sql).unwrap()), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO t VALUES (1)",
+            "DELETE FROM t",
+            "DROP TABLE t",
+            "CREATE TABLE t (a INT)",
+            "UPDATE t SET a = 1",
+        ] {
+            assert!(!is_read_only(&parse_one(sql).unwrap()), "{sql}");
+        }
+    }
+
+    #[test]
+    fn viewers_read_reports_and_the_system_catalog() {
+        assert!(viewer_may_read("ads_metric_value", None));
+        assert!(viewer_may_read("pg_class", Some("pg_catalog")));
+        assert!(!viewer_may_read("dwd_consultation_paid", None));
+        assert!(!viewer_may_read("ods_patient_full", Some("public")));
+    }
+
+    #[test]
+    fn session_control_is_answered_by_the_front_and_queries_are_run_here() {
+        for sql in [
+            "SET search_path = public",
+            "BEGIN",
+            "SHOW search_path",
+            "COMMIT",
+        ] {
+            assert!(is_session_control(&parse_one(sql).unwrap()), "{sql}");
+        }
+        for sql in ["SELECT 1", "EXPLAIN SELECT 1", "SHOW TABLES"] {
+            assert!(!is_session_control(&parse_one(sql).unwrap()), "{sql}");
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Running an admitted statement: plan it on the shared session, execute it as a stream of
+//! record batches, and record its final outcome in the audit exactly once.
+//!
+//! The audit row is written by [`RowStream`] itself when the statement ends, whichever way:
+//!
+//! - the last batch was read: `ok` with the rows returned and the milliseconds since the
+//!   statement arrived;
+//! - execution failed part-way: `failed` with the error, the rows sent before it and the
+//!   milliseconds;
+//! - the reader stopped early (a client disconnected, a portal closed, an HTTP request was
+//!   abandoned): `cancelled` with the rows sent so far.
+//!
+//! A stream ends in exactly one of these, and the audit is taken out of the stream the first
+//! time one happens, so no statement is audited twice or not at all. Statements that never
+//! reach a stream (refused, unparsable, failing to plan) are audited by the caller in
+//! [`QueryService`](super::QueryService) before it returns the error.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::execution::SendableRecordBatchStream;
+use deltalake::datafusion::physical_plan::RecordBatchStream;
+use futures::{Stream, StreamExt};
+use medlake_catalog::{AuditFigures, Catalog};
+
+use super::Channel;
+use crate::accounts::Principal;
+
+/// The audit row a running statement owes, written once by [`PendingAudit::write`].
+pub(crate) struct PendingAudit {
+    catalog: Arc<Catalog>,
+    account: String,
+    channel: Channel,
+    statement: String,
+    started: Instant,
+}
+
+impl PendingAudit {
+    pub(crate) fn new(
+        catalog: Arc<Catalog>,
+        who: &Principal,
+        channel: Channel,
+        statement: &str,
+        started: Instant,
+    ) -> PendingAudit {
+        PendingAudit {
+            catalog,
+            account: who.name.clone(),
+            channel,
+            statement: statement.to_string(),
+            started,
+        }
+    }
+
+    /// Milliseconds since the statement arrived.
+    pub(crate) fn millis(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Writes the audit row: `outcome`, the rows returned (if any ran) and the error.
+    pub(crate) fn write(self, outcome: &str, rows: Option<u64>, error: Option<&str>) {
+        let figures = AuditFigures {
+            rows,
+            millis: Some(self.millis()),
+        };
+        if let Err(e) = self.catalog.audit(
+            &self.account,
+            self.channel.as_str(),
+            &self.statement,
+            outcome,
+            figures,
+            error,
+        ) {
+            // The audit failing must be visible, but the error names no statement text.
+            tracing::error!(error = %e, "cannot write the query audit");
+        }
+    }
+}
+
+/// The rows of one running statement, at most its row limit, as record batches. Reading
+/// it to the end, hitting an error or dropping it early ends the statement and writes its
+/// audit row (see the module doc).
+pub struct RowStream {
+    schema: SchemaRef,
+    inner: SendableRecordBatchStream,
+    limit: Option<usize>,
+    rows: usize,
+    truncated: bool,
+    audit: Option<PendingAudit>,
+}
+
+impl RowStream {
+    pub(crate) fn new(
+        schema: SchemaRef,
+        inner: SendableRecordBatchStream,
+        limit: Option<usize>,
+        audit: PendingAudit,
+    ) -> RowStream {
+        RowStream {
+            schema,
+            inner,
+            limit,
+            rows: 0,
+            truncated: false,
+            audit: Some(audit),
+        }
+    }
+
+    /// Column names and types of the rows.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Rows returned so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether the statement had more rows than its limit (known once the limit is reached).
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Reads every batch (at most the limit's rows). The stream's audit row is written
+    /// when this returns.
+    pub async fn collect_all(mut self) -> Result<(Vec<RecordBatch>, bool), DataFusionError> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.next().await {
+            batches.push(batch?);
+        }
+        Ok((batches, self.truncated))
+    }
+
+    fn end(&mut self, outcome: &str, error: Option<&str>) {
+        if let Some(audit) = self.audit.take() {
+            audit.write(outcome, Some(self.rows as u64), error);
+        }
+    }
+
+    /// Rows still allowed by the limit.
+    fn room(&self) -> usize {
+        self.limit
+            .map_or(usize::MAX, |l| l.saturating_sub(self.rows))
+    }
+}
+
+impl Stream for RowStream {
+    type Item = Result<RecordBatch, DataFusionError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.audit.is_none() {
+            return Poll::Ready(None);
+        }
+        loop {
+            match this.inner.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.end("ok", None);
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.end("failed", Some(&e.to_string()));
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(Some(Ok(batch))) => {
+                    let room = this.room();
+                    if batch.num_rows() == 0 {
+                        continue;
+                    }
+                    if room == 0 {
+                        // A row beyond the limit exists: the result is cut here.
+                        this.truncated = true;
+                        this.end("ok", None);
+                        return Poll::Ready(None);
+                    }
+                    let batch = if batch.num_rows() > room {
+                        this.truncated = true;
+                        batch.slice(0, room)
+                    } else {
+                        batch
+                    };
+                    this.rows += batch.num_rows();
+                    if this.truncated {
+                        this.end("ok", None);
+                    }
+                    return Poll::Ready(Some(Ok(batch)));
+                }
+            }
+        }
+    }
+}
+
+impl RecordBatchStream for RowStream {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+impl Drop for RowStream {
+    fn drop(&mut self) {
+        // Still owing its audit: the reader stopped before the end.
+        self.end(
+            "cancelled",
+            Some("the client stopped reading before the last row"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::Role;
+    use deltalake::arrow::array::Int64Array;
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+    use deltalake::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+
+    fn stream_of(
+        sizes: &[i64],
+        fail_after: bool,
+        limit: Option<usize>,
+    ) -> (RowStream, Arc<Catalog>) {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let mut items: Vec<Result<RecordBatch, DataFusionError>> = sizes
+            .iter()
+            .map(|&n| {
+                let column = Arc::new(Int64Array::from_iter_values(0..n));
+                Ok(RecordBatch::try_new(schema.clone(), vec![column]).unwrap())
+            })
+            .collect();
+        if fail_after {
+            items.push(Err(DataFusionError::Execution("disk gone".into())));
+        }
+        let inner = Box::pin(RecordBatchStreamAdapter::new(
+            schema.clone(),
+            futures::stream::iter(items),
+        ));
+        let catalog = Arc::new(Catalog::open_in_memory().unwrap());
+        let who = Principal {
+            name: "li".into(),
+            role: Role::Analyst,
+        };
+        let audit = PendingAudit::new(
+            catalog.clone(),
+            &who,
+            Channel::Pg,
+            "SELECT n",
+            Instant::now(),
+        );
+        (RowStream::new(schema, inner, limit, audit), catalog)
+    }
+
+    fn audit_of(catalog: &Catalog) -> Vec<(String, Option<u64>, Option<String>)> {
+        catalog
+            .audit_records(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.outcome, a.rows, a.error))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_stream_read_to_the_end_is_audited_once_with_its_rows() {
+        let (stream, catalog) = stream_of(&[3, 4], false, None);
+        let (batches, truncated) = stream.collect_all().await.unwrap();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
+        assert!(!truncated);
+        assert_eq!(audit_of(&catalog), [("ok".to_string(), Some(7), None)]);
+    }
+
+    #[tokio::test]
+    async fn a_limit_cuts_the_rows_and_marks_the_result_truncated() {
+        let (stream, catalog) = stream_of(&[3, 4], false, Some(5));
+        let (batches, truncated) = stream.collect_all().await.unwrap();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
+        assert!(truncated);
+        assert_eq!(audit_of(&catalog), [("ok".to_string(), Some(5), None)]);
+
+        let (stream, _) = stream_of(&[3, 4], false, Some(7));
+        let (_, truncated) = stream.collect_all().await.unwrap();
+        assert!(!truncated, "exactly the limit is not a cut");
+    }
+
+    #[tokio::test]
+    async fn a_failure_part_way_is_audited_as_failed_with_the_rows_sent() {
+        let (stream, catalog) = stream_of(&[2], true, None);
+        assert!(stream.collect_all().await.is_err());
+        let audit = audit_of(&catalog);
+        assert_eq!(audit.len(), 1);
+        assert_eq!((audit[0].0.as_str(), audit[0].1), ("failed", Some(2)));
+        assert!(audit[0].2.as_deref().unwrap().contains("disk gone"));
+    }
+
+    #[tokio::test]
+    async fn a_stream_dropped_early_is_audited_as_cancelled() {
+        let (mut stream, catalog) = stream_of(&[2, 2, 2], false, None);
+        stream.next().await.unwrap().unwrap();
+        drop(stream);
+        let audit = audit_of(&catalog);
+        assert_eq!(audit.len(), 1);
+        assert_eq!((audit[0].0.as_str(), audit[0].1), ("cancelled", Some(2)));
+    }
+}

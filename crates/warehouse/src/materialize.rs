@@ -1,0 +1,241 @@
+//! Materialisation: computing one step's rows for a day and writing them as partition `dt`
+//! of its table, in one Delta commit.
+//!
+//! The runner (`runner.rs`) decides when a step runs and records the outcome; this module
+//! does the work of one attempt. A step gets a session holding only the tables it reads.
+//! Snapshot and incremental models are their SQL; SCD2 and accumulating models are merged
+//! with their table's previous partition by generated SQL; the metric steps are computed by
+//! `partials_step.rs` and `values_step.rs`.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use deltalake::arrow::array::{Array, StringArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::prelude::SessionContext;
+use medlake_lake::{Lake, PARTITION_COLUMN};
+
+use crate::error::WarehouseError;
+use crate::model::{Materialization, Model};
+use crate::partials_step::metric_partials;
+use crate::project::{Project, Step, StepKind};
+use crate::sql::{collect, plan_schema};
+use crate::template::{render, Vars};
+use crate::values_step::{metric_catalog_batch, metric_values};
+
+/// `end_date` of a current SCD2 version.
+pub const OPEN_END_DATE: &str = "9999-12-31";
+
+/// Computes and writes one step's partition; returns rows and bytes written.
+pub(crate) async fn execute(
+    lake: &Lake,
+    project: &Project,
+    step: &Step,
+    dt: NaiveDate,
+) -> Result<(u64, u64), WarehouseError> {
+    let ctx = session_for(lake, step).await?;
+    let (schema, batches) = match &step.kind {
+        StepKind::Model(model) => run_model(&ctx, model, dt).await?,
+        StepKind::MetricPartials => metric_partials(&ctx, &project.metrics, dt).await?,
+        StepKind::MetricValues => metric_values(&ctx, &project.metrics, dt).await?,
+        StepKind::MetricCatalog => metric_catalog_batch(&project.metrics)?,
+    };
+    let (schema, batches) = nullable(schema, batches)?;
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let bytes: u64 = batches
+        .iter()
+        .map(|b| b.get_array_memory_size() as u64)
+        .sum();
+    lake.replace_partition(&step.name, dt, schema, batches)
+        .await?;
+    Ok((rows, bytes))
+}
+
+/// A session with every table the step reads (and its own table, if it reads itself).
+async fn session_for(lake: &Lake, step: &Step) -> Result<SessionContext, WarehouseError> {
+    let ctx = SessionContext::new();
+    for name in step.depends_on.iter().chain(&step.sources) {
+        lake.register(&ctx, name).await?;
+        if !ctx.table_exist(name.as_str()).unwrap_or(false) {
+            let hint = if name.starts_with("ods_") {
+                "sync the business database first (medlake sync)"
+            } else {
+                "build it first"
+            };
+            return Err(WarehouseError::model(
+                &step.name,
+                format!("reads {name}, which the lake does not have; {hint}"),
+            ));
+        }
+    }
+    if step.reads_itself {
+        lake.register(&ctx, &step.name).await?;
+    }
+    Ok(ctx)
+}
+
+async fn run_model(
+    ctx: &SessionContext,
+    model: &Model,
+    dt: NaiveDate,
+) -> Result<(SchemaRef, Vec<RecordBatch>), WarehouseError> {
+    let vars = Vars::for_day(dt);
+    let sql = render(&model.sql, &vars).map_err(|e| WarehouseError::model(&model.name, e))?;
+    let sql = match model.declaration.materialization {
+        Materialization::Snapshot | Materialization::Incremental => sql,
+        Materialization::Scd2 | Materialization::Accumulate => {
+            let day_schema = plan_schema(ctx, &model.name, &sql).await?;
+            let previous = previous_partition(ctx, &model.name, dt).await?;
+            keyed_merge_sql(model, &sql, &day_schema, previous, dt)?
+        }
+    };
+    let (schema, batches) = collect(ctx, &model.name, &sql).await?;
+    if schema.field_with_name(PARTITION_COLUMN).is_ok() {
+        return Err(WarehouseError::model(
+            &model.name,
+            format!(
+                "the result has a column {PARTITION_COLUMN:?}; \
+                 the runner adds it, select the others"
+            ),
+        ));
+    }
+    if model.declaration.expect_rows && batches.iter().all(|b| b.num_rows() == 0) {
+        return Err(WarehouseError::model(
+            &model.name,
+            format!("no rows for {dt}, and the model expects rows (is the day synced?)"),
+        ));
+    }
+    Ok((schema, batches))
+}
+
+/// The latest partition of `table` before `dt`, if the table exists and has one.
+async fn previous_partition(
+    ctx: &SessionContext,
+    table: &str,
+    dt: NaiveDate,
+) -> Result<Option<String>, WarehouseError> {
+    if !ctx.table_exist(table).unwrap_or(false) {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT max({PARTITION_COLUMN}) AS p FROM {table} WHERE {PARTITION_COLUMN} < '{dt}'"
+    );
+    let (_, batches) = collect(ctx, table, &sql).await?;
+    let value = batches.first().and_then(|b| {
+        let col = cast(b.column(0), &DataType::Utf8).ok()?;
+        let s = col.as_any().downcast_ref::<StringArray>()?;
+        (!s.is_empty() && s.is_valid(0)).then(|| s.value(0).to_string())
+    });
+    Ok(value)
+}
+
+/// The SQL merging a keyed model's rows of the day into its previous partition.
+fn keyed_merge_sql(
+    model: &Model,
+    day_sql: &str,
+    day_schema: &Schema,
+    previous: Option<String>,
+    dt: NaiveDate,
+) -> Result<String, WarehouseError> {
+    let decl = &model.declaration;
+    let columns: Vec<String> = day_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    if let Some(k) = decl.unique_key.iter().find(|k| !columns.contains(k)) {
+        return Err(WarehouseError::model(
+            &model.name,
+            format!("unique_key column {k} is not in the result"),
+        ));
+    }
+    let cols = columns.join(", ");
+    let this = &model.name;
+    match decl.materialization {
+        Materialization::Scd2 => {
+            let new_versions = format!(
+                "SELECT {cols}, DATE '{dt}' AS start_date, \
+                 DATE '{OPEN_END_DATE}' AS end_date FROM day_rows"
+            );
+            let Some(prev) = previous else {
+                return Ok(format!("WITH day_rows AS ({day_sql}) {new_versions}"));
+            };
+            let yesterday = dt
+                .pred_opt()
+                .ok_or_else(|| WarehouseError::BadDay(dt.to_string()))?;
+            let keys = decl.unique_key.join(", ");
+            let join = decl
+                .unique_key
+                .iter()
+                .map(|k| format!("p.{k} = c.{k}"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let first_key = &decl.unique_key[0];
+            let prev_cols = columns
+                .iter()
+                .map(|c| format!("p.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Ok(format!(
+                "WITH day_rows AS ({day_sql}), changed AS (SELECT DISTINCT {keys} FROM day_rows) \
+                 SELECT {prev_cols}, p.start_date, \
+                   CASE WHEN p.end_date = DATE '{OPEN_END_DATE}' AND c.{first_key} IS NOT NULL \
+                        THEN DATE '{yesterday}' ELSE p.end_date END AS end_date \
+                 FROM {this} p LEFT JOIN changed c ON {join} \
+                 WHERE p.{PARTITION_COLUMN} = '{prev}' \
+                 UNION ALL {new_versions}"
+            ))
+        }
+        Materialization::Accumulate => {
+            let mut select = Vec::new();
+            for c in &columns {
+                if decl.unique_key.contains(c) {
+                    select.push(c.clone());
+                } else {
+                    let rule = decl.merge.get(c).ok_or_else(|| {
+                        WarehouseError::model(
+                            &model.name,
+                            format!("column {c} has no merge rule (min, max or sum)"),
+                        )
+                    })?;
+                    select.push(format!("{}({c}) AS {c}", rule.sql()));
+                }
+            }
+            let union = match previous {
+                Some(prev) => format!(
+                    "SELECT {cols} FROM {this} WHERE {PARTITION_COLUMN} = '{prev}' \
+                     UNION ALL SELECT {cols} FROM day_rows"
+                ),
+                None => format!("SELECT {cols} FROM day_rows"),
+            };
+            Ok(format!(
+                "WITH day_rows AS ({day_sql}) SELECT {} FROM ({union}) merged GROUP BY {}",
+                select.join(", "),
+                decl.unique_key.join(", ")
+            ))
+        }
+        Materialization::Snapshot | Materialization::Incremental => Ok(day_sql.to_string()),
+    }
+}
+
+/// Marks every column nullable, so that a table's schema does not depend on how one day's
+/// plan inferred nullability.
+fn nullable(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), WarehouseError> {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batches = batches
+        .into_iter()
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| WarehouseError::model("(output)", e))?;
+    Ok((schema, batches))
+}
