@@ -209,7 +209,7 @@ impl Db {
                     // other waits on the lock and finds the schema done.
                     let mut tx = client.transaction()?;
                     tx.batch_execute(
-                        "SELECT pg_advisory_xact_lock(7461626c65);
+                        "SELECT pg_advisory_xact_lock(5201347126);
                          CREATE TABLE IF NOT EXISTS catalog_version (version BIGINT NOT NULL);",
                     )?;
                     let version: i64 = tx

@@ -60,11 +60,28 @@ pub enum CatalogError {
     #[error("catalog: {0}")]
     Sql(#[from] rusqlite::Error),
     /// A statement of the PostgreSQL catalog failed.
-    #[error("catalog: {0}")]
-    Postgres(#[from] postgres::Error),
+    #[error("catalog: {message}")]
+    Postgres {
+        /// The server's message (its SQLSTATE and text), or the client's.
+        message: String,
+        /// The client's error.
+        #[source]
+        source: postgres::Error,
+    },
     /// A stored value is not what medlake writes (the file was edited or is from elsewhere).
     #[error("catalog holds an unreadable value in {0}")]
     Corrupt(&'static str),
+}
+
+impl From<postgres::Error> for CatalogError {
+    fn from(source: postgres::Error) -> Self {
+        // The client's own Display says only "db error"; the server's text is underneath.
+        let message = match source.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => source.to_string(),
+        };
+        CatalogError::Postgres { message, source }
+    }
 }
 
 /// Result of catalog operations.

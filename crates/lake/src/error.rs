@@ -82,6 +82,7 @@ impl LakeError {
 /// failure (DataFusion around Parquet around the object store around I/O).
 pub fn is_transient(error: &(dyn StdError + 'static)) -> bool {
     use deltalake::datafusion::error::DataFusionError;
+    use deltalake::parquet::errors::ParquetError;
     use deltalake::DeltaTableError;
     let mut current = Some(error);
     while let Some(e) = current {
@@ -93,6 +94,13 @@ pub fn is_transient(error: &(dyn StdError + 'static)) -> bool {
                 df,
                 DataFusionError::IoError(_) | DataFusionError::ObjectStore(_)
             ) {
+                return true;
+            }
+        }
+        // The Parquet reader folds an object-store failure into a message (fetching a
+        // file's footer): its text is all that is left of the kind.
+        if let Some(ParquetError::General(message)) = e.downcast_ref::<ParquetError>() {
+            if message.contains("Object Store error") {
                 return true;
             }
         }
@@ -127,6 +135,11 @@ mod tests {
             LakeError::query(wrapped).is_transient(),
             "found under External"
         );
+        let footer = deltalake::parquet::errors::ParquetError::General(
+            "Failed to fetch metadata for file x.parquet: Object Store error: not found".into(),
+        );
+        let read = DataFusionError::ParquetError(Box::new(footer));
+        assert!(LakeError::query(read).is_transient(), "a footer that could not be read");
         let plan = DataFusionError::Plan("column stars not found".into());
         assert!(!LakeError::query(plan).is_transient());
         assert!(!LakeError::BadLocation("x".into()).is_transient());

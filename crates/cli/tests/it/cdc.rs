@@ -522,15 +522,16 @@ async fn kafka_reader_and_lander_killed_from_the_bootstrap_on_land_each_row_once
 }
 
 /// One scrape of a Prometheus endpoint: the body, or `None` while nothing listens.
-fn scrape(addr: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: medlake\r\n\r\n")
+async fn scrape(addr: &str) -> Option<String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
         .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response.split_once("\r\n\r\n")?.1.to_string())
+    let response = client.get(format!("http://{addr}/metrics")).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.text().await.ok()
 }
 
 /// The value of `name` (with any labels) in a scrape.
@@ -557,7 +558,7 @@ async fn capture_serves_its_figures_to_prometheus() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let mut last = String::new();
     while std::time::Instant::now() < deadline {
-        if let Some(body) = scrape(&addr) {
+        if let Some(body) = scrape(&addr).await {
             last = body;
             if figure(&last, "medlake_cdc_changes_total").unwrap_or(0.0) > 0.0 {
                 break;

@@ -136,6 +136,7 @@ async fn a_storage_failure_is_retried_up_to_the_allowed_retries() {
     let mut platform = Platform::new(7, 0.002, "2026-06-01");
     let day = platform.simulate_day().await;
     platform.sync(day, true, true).await;
+    platform.build(day).await;
     let removed = remove_parquet_files(&platform.dir.path().join("lake/ods_doctor_full"));
     assert!(removed > 0, "ods_doctor_full had no data files");
 
@@ -155,7 +156,11 @@ async fn a_storage_failure_is_retried_up_to_the_allowed_retries() {
         StepOutcome::Failed(m) => assert!(m.contains("dim_doctor"), "{m}"),
         other => panic!("dim_doctor without its input files: {other:?}"),
     }
-    assert_eq!(run.attempts, 3, "a storage failure is tried 1 + 2 times");
+    assert_eq!(
+        run.attempts, 3,
+        "a storage failure is tried 1 + 2 times: {:?}",
+        run.outcome
+    );
 }
 
 fn remove_parquet_files(dir: &std::path::Path) -> usize {
