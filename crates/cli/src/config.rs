@@ -218,8 +218,10 @@ impl Config {
         let where_ = path
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "defaults".into());
-        tree.try_into::<Config>()
-            .map_err(|e| anyhow::anyhow!("config ({where_}): {}", one_line(&e.to_string())))
+        tree.try_into::<Config>().map_err(|e| {
+            let message = with_suggestion(&one_line(&e.to_string()));
+            anyhow::anyhow!("config ({where_}): {message}")
+        })
     }
 
     /// The configuration as TOML, passwords in URLs hidden.
@@ -283,8 +285,90 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
     }
 }
 
+/// The environment variable of every setting: `MEDLAKE_SECTION_KEY` for each leaf.
+fn setting_variables(tree: &toml::Value) -> Vec<String> {
+    let Some(sections) = tree.as_table() else {
+        return Vec::new();
+    };
+    sections
+        .iter()
+        .filter_map(|(section, value)| Some((section, value.as_table()?)))
+        .flat_map(|(section, keys)| {
+            keys.keys()
+                .map(move |key| format!("MEDLAKE_{section}_{key}").to_ascii_uppercase())
+        })
+        .collect()
+}
+
+/// Refuses a `MEDLAKE_*` variable that looks like a setting but is none: one that names a
+/// config section (`MEDLAKE_CATALOG_URI`) or is a letter or two away from a setting's
+/// variable (`MEDLAKE_CATALG_URL`). A misspelt setting must not be silently ignored.
+/// Other `MEDLAKE_*` variables (`MEDLAKE_CONFIG`, the test suite's `MEDLAKE_TEST_*`, the
+/// scripts' own) are not settings and pass.
+pub fn check_env(env: &HashMap<String, String>) -> Result<()> {
+    let tree = toml::Value::try_from(Config::defaults_in(Path::new("medlake-data")))
+        .context("default config does not serialize")?;
+    let known = setting_variables(&tree);
+    let sections: Vec<String> = tree
+        .as_table()
+        .map(|t| {
+            t.keys()
+                .map(|s| format!("MEDLAKE_{}_", s.to_ascii_uppercase()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut names: Vec<&String> = env.keys().filter(|k| k.starts_with("MEDLAKE_")).collect();
+    names.sort();
+    for name in names {
+        if known.contains(name) || name == "MEDLAKE_CONFIG" {
+            continue;
+        }
+        let closest = known
+            .iter()
+            .map(|k| (strsim::levenshtein(k, name), k))
+            .min()
+            .filter(|(distance, _)| *distance <= 3);
+        let in_a_section = sections.iter().any(|s| name.starts_with(s.as_str()));
+        if in_a_section || closest.as_ref().is_some_and(|(d, _)| *d <= 2) {
+            match closest {
+                Some((_, k)) => bail!("unknown setting {name} (did you mean {k}?)"),
+                None => bail!("unknown setting {name} (see `medlake config` for the settings)"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The closest of `candidates` to `name`, if it is near enough to be a misspelling.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (strsim::levenshtein(c, name), c))
+        .min()
+        .filter(|(distance, _)| *distance <= 3)
+        .map(|(_, c)| c)
+}
+
+/// A serde "unknown field `x`, expected one of `a`, `b`" message with the closest
+/// expected name suggested.
+fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message.split("unknown field `").nth(1) else {
+        return message.to_string();
+    };
+    let Some(field) = rest.split('`').next() else {
+        return message.to_string();
+    };
+    // The expected names are the quoted words between "expected" and " in `section`".
+    let expected = rest.split(" in `").next().unwrap_or(rest);
+    let expected = expected.split('`').skip(2).step_by(2);
+    match closest(field, expected) {
+        Some(near) => format!("{message} (did you mean `{near}`?)"),
+        None => message.to_string(),
+    }
+}
+
 /// Overrides each leaf `section.key` from `MEDLAKE_SECTION_KEY`, parsed as the leaf's type.
 fn apply_env(tree: &mut toml::Value, env: &HashMap<String, String>) -> Result<()> {
+    check_env(env)?;
     let toml::Value::Table(sections) = tree else {
         return Ok(());
     };
@@ -322,6 +406,43 @@ fn apply_env(tree: &mut toml::Value, env: &HashMap<String, String>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_setting_is_refused_with_the_closest_name() {
+        let env = |k: &str| HashMap::from([(k.to_string(), "x".to_string())]);
+        let err = check_env(&env("MEDLAKE_CATALOG_URI"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("MEDLAKE_CATALOG_URI") && err.contains("MEDLAKE_CATALOG_URL"),
+            "{err}"
+        );
+        let err = check_env(&env("MEDLAKE_CATALG_URL"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean MEDLAKE_CATALOG_URL"), "{err}");
+        let err = check_env(&env("MEDLAKE_SERVE_NO_SUCH_THING"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown setting MEDLAKE_SERVE_NO_SUCH_THING"),
+            "{err}"
+        );
+        for fine in [
+            "MEDLAKE_CATALOG_URL",
+            "MEDLAKE_CONFIG",
+            "MEDLAKE_TEST_KAFKA",
+        ] {
+            check_env(&env(fine)).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.toml");
+        std::fs::write(&file, "[sync]\nparalelism = 3\n").unwrap();
+        let err = Config::load(Some(&file), &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean `parallelism`"), "{err}");
+    }
 
     #[test]
     fn env_overrides_file_and_defaults() {

@@ -139,7 +139,10 @@ mod tests {
             "Failed to fetch metadata for file x.parquet: Object Store error: not found".into(),
         );
         let read = DataFusionError::ParquetError(Box::new(footer));
-        assert!(LakeError::query(read).is_transient(), "a footer that could not be read");
+        assert!(
+            LakeError::query(read).is_transient(),
+            "a footer that could not be read"
+        );
         let plan = DataFusionError::Plan("column stars not found".into());
         assert!(!LakeError::query(plan).is_transient());
         assert!(!LakeError::BadLocation("x".into()).is_transient());

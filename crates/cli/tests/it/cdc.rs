@@ -527,7 +527,11 @@ async fn scrape(addr: &str) -> Option<String> {
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .ok()?;
-    let response = client.get(format!("http://{addr}/metrics")).send().await.ok()?;
+    let response = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .ok()?;
     if !response.status().is_success() {
         return None;
     }
