@@ -1,5 +1,5 @@
 /*
-description = "First reviews: the users who reviewed a doctor of a hospital on the day for the first time ever. A window's first-time reviewers are the union of its days."
+description = "First reviews: the users who reviewed a doctor of a hospital on the day for the first time ever, judged against all history the lake holds (reviewers to date, seeded from the first capture's bootstrap records). A window's first-time reviewers are the union of its days."
 grain = "one row per day, user and hospital first reviewed that day"
 materialization = "incremental"
 
@@ -13,10 +13,9 @@ SELECT
     r.user_id, r.hospital_id, max(r.hospital_name) AS hospital_name,
     CAST(count(*) AS BIGINT) AS review_count
 FROM dwd_review r
+JOIN dws_reviewer_td t
+  ON t.dt = '{{ dt }}' AND t.user_id = r.user_id AND t.hospital_id = r.hospital_id
 WHERE r.dt = '{{ dt }}'
   AND r.hospital_id IS NOT NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM dwd_review p
-      WHERE p.dt < '{{ dt }}' AND p.user_id = r.user_id AND p.hospital_id = r.hospital_id
-  )
+  AND t.first_review_date = DATE '{{ dt }}'
 GROUP BY r.user_id, r.hospital_id

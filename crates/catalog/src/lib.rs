@@ -279,7 +279,7 @@ pub(crate) mod testing {
     pub(crate) fn catalogs(test: &str) -> Vec<(&'static str, TestCatalog)> {
         let server = postgres_server();
         let name = format!("medlake_test_{test}_{}", std::process::id());
-        let created = std::thread::spawn({
+        std::thread::spawn({
             let (server, name) = (server.clone(), name.clone());
             move || -> Result<(), postgres::Error> {
                 let mut admin = postgres::Client::connect(&server, postgres::NoTls)?;
@@ -290,7 +290,6 @@ pub(crate) mod testing {
         .join()
         .expect("the database setup thread")
         .unwrap_or_else(|e| panic!("cannot create a test database on {server}: {e}"));
-        let _ = created;
         let mut url = url::Url::parse(&server).expect("MEDLAKE_TEST_POSTGRES_URL is a URL");
         url.set_path(&format!("/{name}"));
         let postgres = Catalog::connect(url.as_str())

@@ -247,7 +247,13 @@ impl Config {
         } else {
             medlake_catalog::Catalog::connect(&self.catalog.url)
         };
-        catalog.with_context(|| format!("catalog {}", self.catalog_location()))
+        catalog.map_err(|e| match e {
+            // Already names the catalog.
+            medlake_catalog::CatalogError::Open { .. } => anyhow::Error::new(e),
+            other => {
+                anyhow::Error::new(other).context(format!("catalog {}", self.catalog_location()))
+            }
+        })
     }
 
     /// Where the catalog is, as people read it (a password hidden).

@@ -81,13 +81,16 @@ async fn run_model(
     model: &Model,
     dt: NaiveDate,
 ) -> Result<(SchemaRef, Vec<RecordBatch>), WarehouseError> {
-    let vars = Vars::for_day(dt);
-    let sql = render(&model.sql, &vars).map_err(|e| WarehouseError::model(&model.name, e))?;
+    let render_with =
+        |vars: &Vars| render(&model.sql, vars).map_err(|e| WarehouseError::model(&model.name, e));
     let sql = match model.declaration.materialization {
-        Materialization::Snapshot | Materialization::Incremental => sql,
+        Materialization::Snapshot | Materialization::Incremental => {
+            render_with(&Vars::for_day(dt))?
+        }
         Materialization::Scd2 | Materialization::Accumulate => {
-            let day_schema = plan_schema(ctx, &model.name, &sql).await?;
             let previous = previous_partition(ctx, &model.name, dt).await?;
+            let sql = render_with(&Vars::for_day(dt).with("since", since(previous.as_deref())))?;
+            let day_schema = plan_schema(ctx, &model.name, &sql).await?;
             keyed_merge_sql(model, &sql, &day_schema, previous, dt)?
         }
     };
@@ -130,6 +133,23 @@ async fn previous_partition(
     });
     Ok(value)
 }
+
+/// `'{{ since }}'` of a keyed model: the first day its previous partition has not merged
+/// (the day after it), or, on the first build, the beginning of all history, so that the
+/// first build takes in everything earlier partitions of its inputs hold (a to-date model
+/// first built after the day its source was first captured still sees that capture).
+fn since(previous: Option<&str>) -> NaiveDate {
+    previous
+        .and_then(|p| NaiveDate::parse_from_str(p, "%Y-%m-%d").ok())
+        .and_then(|p| p.succ_opt())
+        .unwrap_or(HISTORY_BEGINS)
+}
+
+/// The first day of all history, for `'{{ since }}'` on a keyed model's first build.
+const HISTORY_BEGINS: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(d) => d,
+    None => panic!("1900-01-01 is a date"),
+};
 
 /// The SQL merging a keyed model's rows of the day into its previous partition.
 fn keyed_merge_sql(
@@ -238,4 +258,16 @@ fn nullable(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| WarehouseError::model("(output)", e))?;
     Ok((schema, batches))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_the_day_after_the_previous_partition_or_all_history_on_a_first_build() {
+        assert_eq!(since(Some("2026-01-05")).to_string(), "2026-01-06");
+        assert_eq!(since(None), HISTORY_BEGINS);
+        assert_eq!(since(Some("not a day")), HISTORY_BEGINS);
+    }
 }

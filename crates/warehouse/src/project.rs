@@ -187,7 +187,10 @@ impl Project {
 /// The tables a SQL text reads, as DataFusion resolves them (CTE names excluded).
 pub fn tables_read(sql: &str, origin: &str) -> Result<BTreeSet<String>, WarehouseError> {
     let day = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap_or_default();
-    let vars = Vars::for_day(day).with("window_start", day);
+    // Every variable any model may name, so any model's tables can be read off its SQL.
+    let vars = Vars::for_day(day)
+        .with("window_start", day)
+        .with("since", day);
     let rendered = render(sql, &vars).map_err(|e| WarehouseError::definition(origin, e))?;
     let state = SessionContext::new().state();
     let dialect = state.config_options().sql_parser.dialect;

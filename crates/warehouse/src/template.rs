@@ -4,6 +4,11 @@
 //! days before it (dates step by days). Nothing else is templated: the SQL stays SQL that a
 //! reader can run by hand after replacing the dates.
 //!
+//! `'{{ since }}'` (keyed models only: scd2 and accumulate) is the first day the model's
+//! previous partition has not merged, the day after it, or `1900-01-01` on the model's
+//! first build: a to-date model reads its inputs' partitions from `since` to `dt`, which is
+//! one day on every build but the first.
+//!
 //! `'{{ late_until }}'` is the last day whose partitions may still hold a change of day
 //! `dt` ([`LATE_CAPTURE_DAYS`] after it): a row first captured after its event day lands
 //! in a later partition, and a model looking for it reads up to that day, not the rest of

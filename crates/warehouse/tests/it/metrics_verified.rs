@@ -1,6 +1,7 @@
 //! Every metric instance, on every day of a 30-day simulation, equals the independent
-//! computation made straight from the business database (tests/common/oracle.rs); and a
-//! day rebuilt gives byte-for-byte the same values.
+//! computation made straight from the business database (tests/it/common/oracle.rs); and a
+//! day rebuilt gives byte-for-byte the same values. A business with days of history before
+//! its first sync is verified from its first built day on, "first ever" measures included.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,17 @@ fn compare_day(
     day: NaiveDate,
     lake: &[MetricValue],
 ) -> (usize, usize) {
+    compare_measures(platform, oracle, day, lake, |_| true)
+}
+
+/// As [`compare_day`], for the instances of the measures `wanted` keeps.
+fn compare_measures(
+    platform: &Platform,
+    oracle: &Oracle,
+    day: NaiveDate,
+    lake: &[MetricValue],
+    wanted: impl Fn(&str) -> bool,
+) -> (usize, usize) {
     let mut by_metric: BTreeMap<&str, BTreeMap<&str, f64>> = BTreeMap::new();
     for v in lake {
         by_metric
@@ -32,6 +44,9 @@ fn compare_day(
     let mut problems = Vec::new();
     let (mut with_values, mut compared) = (0, 0);
     for instance in platform.project.metrics.instances() {
+        if !wanted(&instance.measure) {
+            continue;
+        }
         let expected = oracle.values(
             &instance.measure,
             &instance.dimension,
@@ -182,4 +197,70 @@ async fn every_metric_of_every_day_equals_the_business_database() {
             a.dimension_value
         );
     }
+}
+
+/// A business that has run for days before medlake first captures it: the first sync
+/// bootstraps its history, and from the first built day on every metric equals the oracle,
+/// whose "first review ever" is over the whole business database, so reviewers of the
+/// history days are not first-time reviewers when they review again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_business_with_history_is_verified_from_its_first_sync() {
+    const HISTORY_DAYS: u32 = 4;
+    const BUILT_DAYS: u32 = 8;
+    let mut platform = Platform::new(13, 0.003, "2026-05-01");
+    for _ in 0..HISTORY_DAYS {
+        platform.simulate_day().await;
+    }
+    let mut oracle = Oracle::default();
+    let mut first_built = None;
+    let mut reviewers_compared = 0;
+    for _ in 0..BUILT_DAYS {
+        let day = platform.simulate_day().await;
+        first_built.get_or_insert(day);
+        oracle.observe_day(&platform.business_db(), day);
+        platform.sync(day, true, true).await;
+        platform.build(day).await;
+        let values = metric_values(&platform.lake, day).await.unwrap();
+        compare_day(&platform, &oracle, day, &values);
+        reviewers_compared += values
+            .iter()
+            .filter(|v| v.metric.starts_with("first_time_reviewers."))
+            .count();
+    }
+    let first_built = first_built.unwrap();
+    assert!(
+        oracle.first_reviews_before(first_built) > 100,
+        "the history holds reviews (only {})",
+        oracle.first_reviews_before(first_built)
+    );
+    assert!(reviewers_compared > 0, "first-time reviewers were compared");
+}
+
+/// The flow of a deployment that syncs once before it builds: the first sync bootstraps
+/// a business with history on one day, and the warehouse is first built on the next. The
+/// reviewers-to-date model's first build reads every earlier partition, the bootstrap
+/// included, so first-time reviewers still equal the business database's first reviews.
+#[tokio::test(flavor = "multi_thread")]
+async fn first_time_reviewers_know_the_history_when_the_first_build_follows_the_first_sync() {
+    let mut platform = Platform::new(17, 0.003, "2026-07-01");
+    let mut synced_only = None;
+    for _ in 0..4 {
+        synced_only = Some(platform.simulate_day().await);
+    }
+    platform.sync(synced_only.unwrap(), true, true).await;
+    let mut oracle = Oracle::default();
+    let mut compared = 0;
+    for _ in 0..5 {
+        let day = platform.simulate_day().await;
+        oracle.observe_day(&platform.business_db(), day);
+        platform.sync(day, true, true).await;
+        platform.build(day).await;
+        let values = metric_values(&platform.lake, day).await.unwrap();
+        let is_reviewers = |m: &str| m == "first_time_reviewers";
+        compared += compare_measures(&platform, &oracle, day, &values, is_reviewers).1;
+    }
+    assert!(
+        compared > 10,
+        "only {compared} first-time reviewer values compared"
+    );
 }

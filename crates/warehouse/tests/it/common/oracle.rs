@@ -78,7 +78,7 @@ pub struct Oracle {
     finished_before: BTreeSet<i64>,
     /// The first day observed: the warehouse's first day, before which it knows no events.
     first_day: Option<NaiveDate>,
-    /// (user, hospital) -> day of the first review.
+    /// (user, hospital) -> day of the first review, over the whole business database.
     first_review: HashMap<(i64, String), NaiveDate>,
     /// Registration day of each user registered while the oracle watched.
     registered: BTreeMap<i64, NaiveDate>,
@@ -111,6 +111,12 @@ pub fn age_group(birthday: NaiveDate, day: NaiveDate) -> &'static str {
 }
 
 impl Oracle {
+    /// How many (user, hospital) pairs had their first review before `day`: the history a
+    /// warehouse first built on `day` must know to count first-time reviewers right.
+    pub fn first_reviews_before(&self, day: NaiveDate) -> usize {
+        self.first_review.values().filter(|d| **d < day).count()
+    }
+
     /// Reads the business database as it is at the end of `day` and records the day's events.
     pub fn observe_day(&mut self, db: &std::path::Path, day: NaiveDate) {
         let conn =
@@ -300,8 +306,17 @@ impl Oracle {
                     dims: both(c.doctor, c.patient),
                     ..event(Kind::Review)
                 });
+            }
+            // First-ever reviews over the whole business database: a review written before
+            // the warehouse's first day counts as the user's first of the hospital too.
+            if c.status == 207 {
                 if let Some(h) = doctor_dims(c.doctor).get("hospital") {
-                    self.first_review.entry((c.user, h.clone())).or_insert(day);
+                    let reviewed = c.updated.date();
+                    let first = self
+                        .first_review
+                        .entry((c.user, h.clone()))
+                        .or_insert(reviewed);
+                    *first = (*first).min(reviewed);
                 }
             }
         }
@@ -436,8 +451,11 @@ impl Oracle {
         match measure {
             "first_time_reviewers" => {
                 let mut users: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+                // First ever over the whole business database, counted on the days the
+                // warehouse observed (a window's days before its first day add nothing).
+                let observed_from = self.first_day.map_or(start, |f| start.max(f));
                 for ((user, hospital), first) in &self.first_review {
-                    if *first >= start && *first <= day {
+                    if *first >= observed_from && *first <= day {
                         let k = if dimension == "overall" {
                             "all".to_string()
                         } else {

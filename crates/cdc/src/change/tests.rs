@@ -1,0 +1,119 @@
+//! Unit tests of the change shapes: Maxwell JSON, Kafka keys and lake records.
+
+use super::*;
+
+fn payment_change() -> RowChange {
+    let table = medlake_schema::table("payment").unwrap();
+    let t = |s| MyValue::Date(2026, 3, 1, 23, 59, s, 500_000);
+    let row = |status: i64, update| {
+        vec![
+            MyValue::Int(7),
+            MyValue::Int(3),
+            MyValue::Int(11),
+            MyValue::NULL,
+            MyValue::Bytes(b"12.50".to_vec()),
+            MyValue::Int(status),
+            t(1),
+            update,
+        ]
+    };
+    RowChange {
+        database: "medical".into(),
+        table,
+        kind: ChangeKind::Update,
+        ts: 1_772_380_799,
+        xid: Some(42),
+        commit: true,
+        position: Some(BinlogPosition::new("binlog.000001", 1234)),
+        data: row(203, t(59)),
+        before: Some(row(202, t(1))),
+        extra: BTreeMap::new(),
+        extra_before: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn maxwell_json_has_the_changed_columns_only_in_old() {
+    let j = payment_change().maxwell_json();
+    assert_eq!(j["type"], "update");
+    assert_eq!(j["position"], "binlog.000001:1234");
+    assert_eq!(j["xid"], 42);
+    assert_eq!(j["commit"], true);
+    assert_eq!(j["primary_key"], json!([7]));
+    assert_eq!(j["data"]["payment_amount"], json!(12.5));
+    assert_eq!(j["data"]["prescription_id"], Json::Null);
+    assert_eq!(j["data"]["update_time"], "2026-03-01 23:59:59.500000");
+    assert_eq!(
+        j["old"],
+        json!({"status": 202, "update_time": "2026-03-01 23:59:01.500000"})
+    );
+}
+
+#[test]
+fn maxwell_json_reads_back_into_the_same_change() {
+    let mut change = payment_change();
+    change
+        .extra
+        .insert("channel".into(), MyValue::Bytes(b"app".to_vec()));
+    let json = change.maxwell_json();
+    let back = RowChange::from_maxwell_json(&json).unwrap();
+    assert_eq!(back.maxwell_json(), json);
+    assert_eq!(back.kind, ChangeKind::Update);
+    assert_eq!(back.position, change.position);
+    assert_eq!(back.event_day(), "2026-03-01");
+    let direct = lake_records(change.table, &[&change]).unwrap();
+    let via_json = lake_records(back.table, &[&back]).unwrap();
+    assert_eq!(direct, via_json);
+}
+
+#[test]
+fn malformed_maxwell_json_is_refused_by_field_without_values() {
+    let mut json = payment_change().maxwell_json();
+    json["data"]["status"] = json!("ok-secret");
+    let err = RowChange::from_maxwell_json(&json).unwrap_err();
+    assert_eq!(err, "payment.status does not fit its type");
+    assert!(RowChange::from_maxwell_json(&json!({"table": "payment"})).is_err());
+}
+
+#[test]
+fn a_change_belongs_to_the_local_day_of_its_update_time() {
+    // 23:59:59 local on March 1st is already March 1st 15:59 UTC; the day is March 1st
+    // whatever the event's arrival.
+    assert_eq!(payment_change().event_day(), "2026-03-01");
+}
+
+#[test]
+fn lake_records_carry_old_and_unknown_columns() {
+    let mut change = payment_change();
+    change
+        .extra
+        .insert("channel".into(), MyValue::Bytes(b"app".to_vec()));
+    let batch = lake_records(change.table, &[&change]).unwrap();
+    assert_eq!(batch.num_rows(), 1);
+    let text = |name: &str| {
+        let col = batch.column_by_name(name).unwrap();
+        deltalake::arrow::util::display::array_value_to_string(col, 0).unwrap()
+    };
+    assert_eq!(text("type"), "update");
+    assert_eq!(text("dt"), "2026-03-01");
+    assert_eq!(text("data_extra"), r#"{"channel":"app"}"#);
+    assert!(text("old").contains(r#""status":202"#), "{}", text("old"));
+}
+
+#[test]
+fn split_by_schema_keeps_unknown_columns_apart() {
+    let table = medlake_schema::table("dict").unwrap();
+    let names =
+        ["id", "value", "note", "create_time", "update_time"].map(std::borrow::Cow::Borrowed);
+    let values = vec![
+        MyValue::Int(101),
+        MyValue::Bytes(b"x".to_vec()),
+        MyValue::Int(1),
+        MyValue::NULL,
+        MyValue::NULL,
+    ];
+    let (data, extra) = split_by_schema(table, names, values);
+    assert_eq!(data.len(), 4);
+    assert_eq!(data[1], MyValue::Bytes(b"x".to_vec()));
+    assert_eq!(extra.get("note"), Some(&MyValue::Int(1)));
+}
