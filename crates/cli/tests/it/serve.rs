@@ -403,6 +403,10 @@ fn wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(s: &Served) {
 
     let bad_sql = analyst("SELEC metric FROM ads_metric_value");
     assert!(bad_sql.to_lowercase().contains("error"), "{bad_sql}");
+    // Not even a statement to admit, yet audited as the client sent it.
+    let records = audited(s, "analyst", &["SELEC metric"]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].outcome, "failed");
 }
 
 /// Status, headers (lowercase names) and body of an HTTP response.

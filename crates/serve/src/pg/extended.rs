@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion_postgres::{DfSessionService, Parser};
+use datafusion_postgres::DfSessionService;
 use futures::Sink;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::ExtendedQueryHandler;
@@ -19,6 +19,10 @@ use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
+use super::unparsable::AuditedParser;
+use crate::accounts::Accounts;
+use crate::query::QueryService;
+
 /// Metadata key holding the current Execute's result format.
 const RESULT_FORMAT_KEY: &str = "medlake.result_format";
 
@@ -26,12 +30,23 @@ const RESULT_FORMAT_KEY: &str = "medlake.result_format";
 /// to the gate.
 pub(super) struct ExtendedFront {
     session: Arc<DfSessionService>,
+    parser: Arc<AuditedParser>,
 }
 
 impl ExtendedFront {
-    /// Around `session`, whose first hook is the gate.
-    pub(super) fn new(session: Arc<DfSessionService>) -> ExtendedFront {
-        ExtendedFront { session }
+    /// Around `session`, whose first hook is the gate; statements that do not parse are
+    /// audited through `queries`.
+    pub(super) fn new(
+        session: Arc<DfSessionService>,
+        queries: Arc<QueryService>,
+        accounts: Accounts,
+    ) -> ExtendedFront {
+        let parser = Arc::new(AuditedParser::new(
+            session.query_parser(),
+            queries,
+            accounts,
+        ));
+        ExtendedFront { session, parser }
     }
 }
 
@@ -74,10 +89,10 @@ fn decode_format(text: &str) -> Option<Format> {
 #[async_trait]
 impl ExtendedQueryHandler for ExtendedFront {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
-    type QueryParser = Parser;
+    type QueryParser = AuditedParser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        self.session.query_parser()
+        self.parser.clone()
     }
 
     async fn do_query<C>(

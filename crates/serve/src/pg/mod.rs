@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 mod extended;
 mod gate;
+mod unparsable;
 
 use async_trait::async_trait;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
@@ -38,6 +39,7 @@ use crate::query::{QueryError, QueryService};
 use crate::{Result, ServeError};
 use extended::ExtendedFront;
 use gate::{GateHook, SavepointHook};
+use unparsable::SimpleFront;
 
 /// Serves the PostgreSQL protocol on `host:port` until the process ends.
 ///
@@ -65,8 +67,12 @@ pub async fn serve(
     let connections = Arc::new(ConnectionManager::new());
     let session = Arc::new(DfSessionService::new_with_hooks(queries.context(), hooks));
     let front = Arc::new(PgFront {
-        extended: Arc::new(ExtendedFront::new(session.clone())),
-        session,
+        extended: Arc::new(ExtendedFront::new(
+            session.clone(),
+            queries.clone(),
+            accounts.clone(),
+        )),
+        simple: Arc::new(SimpleFront::new(session, queries, accounts.clone())),
         accounts,
         cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
         connections,
@@ -86,7 +92,7 @@ pub async fn serve(
 /// The handlers of one server: SCRAM logins, datafusion-postgres for the protocol, the
 /// gate for every statement.
 struct PgFront {
-    session: Arc<DfSessionService>,
+    simple: Arc<SimpleFront>,
     extended: Arc<ExtendedFront>,
     accounts: Accounts,
     cancel: Arc<DefaultCancelHandler>,
@@ -95,7 +101,7 @@ struct PgFront {
 
 impl PgWireServerHandlers for PgFront {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.session.clone()
+        self.simple.clone()
     }
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {

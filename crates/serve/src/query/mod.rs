@@ -366,6 +366,25 @@ impl QueryService {
         PendingAudit::new(self.catalog.clone(), who, channel, statement, started)
     }
 
+    /// Audits a statement that does not even parse in the protocol layer (it never becomes
+    /// a statement to admit) and returns the error for the client.
+    pub fn reject_unparsable(
+        &self,
+        who: &Principal,
+        channel: Channel,
+        sql: &str,
+        message: &str,
+    ) -> QueryError {
+        let e = QueryError::Parse {
+            message: message.to_string(),
+            line: None,
+            column: None,
+        };
+        let audit = self.pending_audit(who, channel, sql, Instant::now());
+        self.refused_or_failed(audit, who, &e);
+        e
+    }
+
     /// Audits a statement that ends before it runs.
     fn refused_or_failed(&self, audit: PendingAudit, who: &Principal, e: &QueryError) {
         if matches!(e, QueryError::Refused(_)) {

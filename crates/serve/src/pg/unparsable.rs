@@ -1,0 +1,129 @@
+//! Statements the protocol layer cannot parse never reach the gate (there is no statement
+//! to admit), yet they are statements a client sent: [`SimpleFront`] and the extended
+//! protocol's [`AuditedParser`] parse the text first, with the parser datafusion-postgres
+//! uses, and audit a failure as `failed` before answering it as datafusion-postgres would.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_postgres::{DfSessionService, Parser};
+use futures::Sink;
+use pgwire::api::portal::Format;
+use pgwire::api::query::SimpleQueryHandler;
+use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+
+use super::principal;
+use crate::accounts::Accounts;
+use crate::query::{Channel, QueryService};
+
+/// The error for `sql` if the protocol layer cannot parse it, audited for the caller.
+fn unparsable(
+    queries: &QueryService,
+    accounts: &Accounts,
+    client: &(dyn ClientInfo + Send + Sync),
+    sql: &str,
+) -> Option<PgWireError> {
+    let error = PostgresCompatibilityParser::new().parse(sql).err()?;
+    if let Ok(who) = principal(accounts, client) {
+        queries.reject_unparsable(&who, Channel::Pg, sql, &error.to_string());
+    }
+    Some(PgWireError::ApiError(Box::new(error)))
+}
+
+/// The simple protocol: datafusion-postgres' handling, after the unparsable check.
+pub(super) struct SimpleFront {
+    session: Arc<DfSessionService>,
+    queries: Arc<QueryService>,
+    accounts: Accounts,
+}
+
+impl SimpleFront {
+    pub(super) fn new(
+        session: Arc<DfSessionService>,
+        queries: Arc<QueryService>,
+        accounts: Accounts,
+    ) -> SimpleFront {
+        SimpleFront {
+            session,
+            queries,
+            accounts,
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for SimpleFront {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let info: &(dyn ClientInfo + Send + Sync) = client;
+        if let Some(e) = unparsable(&self.queries, &self.accounts, info, query) {
+            return Err(e);
+        }
+        self.session.do_query(client, query).await
+    }
+}
+
+/// The extended protocol's Parse: datafusion-postgres' parser, after the unparsable check.
+pub(super) struct AuditedParser {
+    inner: Arc<Parser>,
+    queries: Arc<QueryService>,
+    accounts: Accounts,
+}
+
+impl AuditedParser {
+    pub(super) fn new(
+        inner: Arc<Parser>,
+        queries: Arc<QueryService>,
+        accounts: Accounts,
+    ) -> AuditedParser {
+        AuditedParser {
+            inner,
+            queries,
+            accounts,
+        }
+    }
+}
+
+#[async_trait]
+impl QueryParser for AuditedParser {
+    type Statement = <Parser as QueryParser>::Statement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        if let Some(e) = unparsable(&self.queries, &self.accounts, client, sql) {
+            return Err(e);
+        }
+        self.inner.parse_sql(client, sql, types).await
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.inner.get_parameter_types(stmt)
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        self.inner.get_result_schema(stmt, column_format)
+    }
+}
