@@ -125,36 +125,23 @@ fn parse_error(message: &str, sql: &str) -> QueryError {
     }
 }
 
-/// Statements that only read: queries, plans, settings and transaction control (the
-/// latter two are what drivers send around every query).
+/// Statements that only read: queries, plans, listings, and the session control drivers
+/// send around every query (settings, transactions, cursors).
 pub fn is_read_only(statement: &Statement) -> bool {
-    matches!(
-        statement,
-        Statement::Query(_)
-            | Statement::Explain { .. }
-            | Statement::ExplainTable { .. }
-            | Statement::Set(_)
-            | Statement::ShowVariable { .. }
-            | Statement::ShowVariables { .. }
-            | Statement::ShowStatus { .. }
-            | Statement::ShowTables { .. }
-            | Statement::ShowColumns { .. }
-            | Statement::ShowCreate { .. }
-            | Statement::ShowFunctions { .. }
-            | Statement::ShowSchemas { .. }
-            | Statement::ShowDatabases { .. }
-            | Statement::ShowCatalogs { .. }
-            | Statement::StartTransaction { .. }
-            | Statement::Commit { .. }
-            | Statement::Rollback { .. }
-            | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. }
-            | Statement::Declare { .. }
-            | Statement::Fetch { .. }
-            | Statement::Close { .. }
-            | Statement::Discard { .. }
-            | Statement::Deallocate { .. }
-    )
+    is_session_control(statement)
+        || matches!(
+            statement,
+            Statement::Query(_)
+                | Statement::Explain { .. }
+                | Statement::ExplainTable { .. }
+                | Statement::ShowVariables { .. }
+                | Statement::ShowTables { .. }
+                | Statement::ShowColumns { .. }
+                | Statement::ShowCreate { .. }
+                | Statement::ShowFunctions { .. }
+                | Statement::ShowSchemas { .. }
+                | Statement::ShowDatabases { .. }
+        )
 }
 
 /// Tables a viewer may read besides the reports: dimensions without personal data, which
