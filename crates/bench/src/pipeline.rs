@@ -115,7 +115,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         let (handles, config) = (&handles, &config);
         async move {
             let outcome = sync_cmd::run(handles, config, &args, false).await?;
-            Ok::<u64, anyhow::Error>(outcome.reports.iter().map(|r| r.rows).sum())
+            Ok::<u64, anyhow::Error>(outcome.rows())
         }
     };
     let started = Instant::now();

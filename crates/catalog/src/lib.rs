@@ -215,14 +215,6 @@ impl Catalog {
         catalog.db.migrate(MIGRATIONS)?;
         Ok(catalog)
     }
-
-    /// Which backend holds this catalog: `sqlite` or `postgres`.
-    pub fn backend(&self) -> &'static str {
-        match self.db {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
-        }
-    }
 }
 
 #[cfg(test)]

@@ -329,15 +329,12 @@ pub fn check_env(env: &HashMap<String, String>) -> Result<()> {
         if known.contains(name) || name == "MEDLAKE_CONFIG" {
             continue;
         }
-        let closest = known
-            .iter()
-            .map(|k| (strsim::levenshtein(k, name), k))
-            .min()
-            .filter(|(distance, _)| *distance <= 3);
+        let near = closest(name, known.iter().map(String::as_str));
         let in_a_section = sections.iter().any(|s| name.starts_with(s.as_str()));
-        if in_a_section || closest.as_ref().is_some_and(|(d, _)| *d <= 2) {
-            match closest {
-                Some((_, k)) => bail!("unknown setting {name} (did you mean {k}?)"),
+        let misspelt = near.is_some_and(|k| strsim::levenshtein(k, name) <= 2);
+        if in_a_section || misspelt {
+            match near {
+                Some(k) => bail!("unknown setting {name} (did you mean {k}?)"),
                 None => bail!("unknown setting {name} (see `medlake config` for the settings)"),
             }
         }

@@ -57,6 +57,10 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
     }
     prepare_dir(&args.dir)?;
     let mut config = Config::defaults_in(&args.dir);
+    // The demo does not load a config (Config::load checks the environment for every other
+    // command), yet a misspelt MEDLAKE_CATALOG_URL must not pass silently here either.
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    crate::config::check_env(&env)?;
     // The one setting the demo takes from the environment: a PostgreSQL catalog to run on
     // instead of the embedded one (it must be empty, see below).
     if let Ok(url) = std::env::var("MEDLAKE_CATALOG_URL") {

@@ -116,16 +116,6 @@ impl RowStream {
         self.schema.clone()
     }
 
-    /// Rows returned so far.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Whether the statement had more rows than its limit (known once the limit is reached).
-    pub fn truncated(&self) -> bool {
-        self.truncated
-    }
-
     /// Reads every batch (at most the limit's rows). The stream's audit row is written
     /// when this returns.
     pub async fn collect_all(mut self) -> Result<(Vec<RecordBatch>, bool), DataFusionError> {
