@@ -118,6 +118,7 @@ pub async fn run(args: &CdcBenchArgs) -> Result<()> {
         flush_interval: Duration::from_millis(config.cdc.flush_ms),
         follow: false,
         server_id: 900_000 + std::process::id() % 10_000,
+        resync: Vec::new(),
     };
     let started = Instant::now();
     let mut sink = LakeSink::new(lake.clone());

@@ -156,6 +156,10 @@ const MIGRATIONS: &[&str] = &[
         expires TEXT NOT NULL
     );
     CREATE INDEX web_session_expires ON web_session(expires);",
+    // Who runs a job: a run left `running` by a process that no longer exists (kill -9,
+    // a crash, a lost machine) is found by the next run of its kind on that host.
+    "ALTER TABLE run ADD COLUMN pid INTEGER;
+    ALTER TABLE run ADD COLUMN host TEXT;",
 ];
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";

@@ -108,19 +108,52 @@ pub struct RunRecord {
 }
 
 impl Catalog {
-    /// Starts a run record and returns its id.
+    /// Starts a run record (with this process's id and host) and returns its id. Runs of
+    /// the same kind that a dead process on this host left `running` are first marked
+    /// failed (see [`fail_abandoned_runs`](Self::fail_abandoned_runs)).
     pub fn start_run(&self, kind: RunKind, target: &str, dt: Option<NaiveDate>) -> Result<i64> {
+        self.fail_abandoned_runs(kind)?;
         let row = self.db.query_opt(
-            "INSERT INTO run (kind, target, dt, started, outcome)
-             VALUES (?1, ?2, ?3, ?4, 'running') RETURNING id",
+            "INSERT INTO run (kind, target, dt, started, outcome, pid, host)
+             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6) RETURNING id",
             sql_params![
                 kind.as_str(),
                 target,
                 dt.map(|d| d.to_string()),
-                fmt_time(&Local::now().naive_local())
+                fmt_time(&Local::now().naive_local()),
+                i64::from(std::process::id()),
+                this_host()
             ],
         )?;
         row.ok_or(CatalogError::Corrupt("run.id"))?.int(0, "run.id")
+    }
+
+    /// Marks failed every run of `kind` still `running` whose process, on this host, is
+    /// gone: it was killed (kill -9, out of memory) or its machine restarted before it
+    /// could record an end. Runs of other hosts are left alone: whether their process lives
+    /// cannot be told from here. Returns how many were marked.
+    pub fn fail_abandoned_runs(&self, kind: RunKind) -> Result<u64> {
+        let rows = self.db.query(
+            "SELECT id, pid FROM run WHERE kind = ?1 AND outcome = 'running' AND host = ?2",
+            sql_params![kind.as_str(), this_host()],
+        )?;
+        let mut marked = 0;
+        for row in &rows {
+            let id = row.int(0, "run.id")?;
+            let Some(pid) = row.opt_int(1, "run.pid")? else {
+                continue;
+            };
+            if pid == i64::from(std::process::id()) || process_alive(pid) {
+                continue;
+            }
+            let message = format!(
+                "ended without a record: process {pid} on {} is gone (killed or crashed)",
+                this_host()
+            );
+            self.finish_run(id, Outcome::Failed, 0, 0, Some(&message))?;
+            marked += 1;
+        }
+        Ok(marked)
     }
 
     /// Ends run `id` with its outcome and figures.
@@ -147,6 +180,16 @@ impl Catalog {
         Ok(())
     }
 
+    /// Sets the message of run `id` while it runs (a long capture reports what it could
+    /// not land as it goes, so the record says it even if the process is killed).
+    pub fn set_run_message(&self, id: i64, message: Option<&str>) -> Result<()> {
+        self.db.execute(
+            "UPDATE run SET message = ?2 WHERE id = ?1",
+            sql_params![id, message],
+        )?;
+        Ok(())
+    }
+
     /// The most recent runs, newest first.
     pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
         let rows = self.db.query(
@@ -156,6 +199,21 @@ impl Catalog {
         )?;
         rows.iter().map(run_record).collect()
     }
+}
+
+/// This machine's name, as the kernel knows it (`localhost` when it cannot be read).
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Whether a process with id `pid` runs on this machine. A reused pid reads as alive,
+/// which leaves a dead run `running` a little longer: never the reverse.
+fn process_alive(pid: i64) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn run_record(r: &crate::db::Row) -> Result<RunRecord> {
@@ -238,6 +296,45 @@ mod on_both_backends {
             assert_eq!(runs[0].message.as_deref(), Some("lost"), "{backend}");
             assert_eq!((runs[1].dt, runs[1].rows, runs[1].bytes), (day, 10, 2_000));
             assert!(runs[1].ended.is_some(), "{backend}");
+        }
+    }
+
+    #[test]
+    fn a_run_left_running_by_a_killed_process_is_failed_by_the_next_run_of_its_kind() {
+        for (backend, c) in catalogs("abandoned") {
+            // A process that has exited: its pid names no live process any more.
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let dead = i64::from(child.id());
+            child.wait().unwrap();
+            let killed = c.start_run(RunKind::Cdc, "medical", None).unwrap();
+            let other_kind = c.start_run(RunKind::Build, "dim_user", None).unwrap();
+            for id in [killed, other_kind] {
+                c.db.execute(
+                    "UPDATE run SET pid = ?2 WHERE id = ?1",
+                    sql_params![id, dead],
+                )
+                .unwrap();
+            }
+            let alive = c.start_run(RunKind::Cdc, "other", None).unwrap();
+            let next = c.start_run(RunKind::Cdc, "medical", None).unwrap();
+            let runs = c.recent_runs(10).unwrap();
+            let run = |id| runs.iter().find(|r| r.id == id).unwrap();
+            assert_eq!(run(killed).outcome, Outcome::Failed, "{backend}");
+            assert!(run(killed).ended.is_some(), "{backend}");
+            let message = run(killed).message.clone().unwrap_or_default();
+            assert!(
+                message.contains("ended without a record"),
+                "{backend}: {message}"
+            );
+            assert!(message.contains(&dead.to_string()), "{backend}: {message}");
+            // This process lives; another kind is judged by its own next run.
+            assert_eq!(run(alive).outcome, Outcome::Running, "{backend}");
+            assert_eq!(run(next).outcome, Outcome::Running, "{backend}");
+            assert_eq!(run(other_kind).outcome, Outcome::Running, "{backend}");
+            c.start_run(RunKind::Build, "dim_user", None).unwrap();
+            let runs = c.recent_runs(10).unwrap();
+            let build = runs.iter().find(|r| r.id == other_kind).unwrap();
+            assert_eq!(build.outcome, Outcome::Failed, "{backend}");
         }
     }
 }

@@ -12,12 +12,16 @@ use std::time::{Duration, Instant};
 
 use medlake_catalog::{Catalog, Outcome};
 use medlake_schema::Table;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::change::RowChange;
-use crate::reader::{BinlogSource, Transaction};
+use crate::reader::{BinlogSource, SkipReason, SkippedChange, Transaction};
+
+mod figures;
+
 use crate::sink::ChangeSink;
 use crate::{BinlogPosition, CdcError, Filter, Result};
+pub use figures::{CaptureFigures, SkippedTally};
 
 /// How capture runs.
 #[derive(Debug, Clone)]
@@ -34,23 +38,11 @@ pub struct CaptureOptions {
     pub follow: bool,
     /// The replica id capture registers with; unique among the server's replicas.
     pub server_id: u32,
-}
-
-/// Figures after each flush, for progress and monitoring.
-#[derive(Debug, Clone, Default)]
-pub struct CaptureFigures {
-    /// Row changes written since the start (bootstrap rows not counted).
-    pub changes: u64,
-    /// Transactions read since the start.
-    pub transactions: u64,
-    /// Sink commits made since the start.
-    pub commits: u64,
-    /// Where capture stands.
-    pub position: Option<BinlogPosition>,
-    /// Seconds between the last flushed transaction's commit and its flush.
-    pub lag_seconds: i64,
-    /// How long the last flush took.
-    pub flush_time: Duration,
+    /// Tables to bootstrap again before streaming, whatever the sink holds: the way back
+    /// after changes were skipped (docs/cdc.md). Their current rows are restated as
+    /// `bootstrap-insert` records at the snapshot's position; the stream drops their
+    /// changes up to it.
+    pub resync: Vec<&'static Table>,
 }
 
 /// What capture reports as it goes (the CLI draws it on the terminal).
@@ -69,6 +61,8 @@ impl CaptureProgress for NoCaptureProgress {}
 struct Pending {
     changes: Vec<RowChange>,
     end: Option<BinlogPosition>,
+    /// Where a restart must read from (`end`, or before an XA transaction still held).
+    resume: Option<BinlogPosition>,
     since: Option<Instant>,
     last_commit_ts: i64,
 }
@@ -89,9 +83,15 @@ pub async fn capture(
         sink.name()
     );
     let run = catalog.start_run(medlake_catalog::RunKind::Cdc, &key, None)?;
-    let result = capture_inner(source, sink, catalog, options, progress, &key).await;
+    let result = capture_inner(source, sink, catalog, options, progress, &key, run).await;
     match &result {
-        Ok(f) => catalog.finish_run(run, Outcome::Succeeded, f.changes, 0, None)?,
+        Ok(f) => catalog.finish_run(
+            run,
+            Outcome::Succeeded,
+            f.changes,
+            0,
+            f.skipped_summary().as_deref(),
+        )?,
         Err(e) => catalog.finish_run(run, Outcome::Failed, 0, 0, Some(&e.to_string()))?,
     }
     result
@@ -104,6 +104,7 @@ async fn capture_inner(
     options: &CaptureOptions,
     progress: &dyn CaptureProgress,
     key: &str,
+    run: i64,
 ) -> Result<CaptureFigures> {
     source.check().await?;
     let committed = catalog.binlog_position(key)?;
@@ -124,7 +125,10 @@ async fn capture_inner(
         .tables
         .iter()
         .copied()
-        .filter(|t| versions.get(t.name).copied().flatten().is_none())
+        .filter(|t| {
+            versions.get(t.name).copied().flatten().is_none()
+                || options.resync.iter().any(|r| r.name == t.name)
+        })
         .collect();
     let mut like_file = committed.as_ref().map(|(f, _)| f.clone());
     if !missing.is_empty() {
@@ -180,7 +184,12 @@ async fn capture_inner(
         match tokio::time::timeout(wait, stream.next()).await {
             Ok(Ok(Some(tx))) => {
                 figures.transactions += 1;
-                add(&mut pending, tx, &versions)?;
+                let stuck_before = figures.stuck.len();
+                let reported = report_skipped(&tx, &versions, &mut figures);
+                add(&mut pending, tx, &versions, &mut figures)?;
+                if reported || figures.stuck.len() > stuck_before {
+                    catalog.set_run_message(run, figures.skipped_summary().as_deref())?;
+                }
                 if pending.changes.len() >= options.batch_rows {
                     flush(
                         &mut pending,
@@ -224,6 +233,33 @@ async fn capture_inner(
     }
 }
 
+/// Warns of the transaction's skipped changes that no earlier run reported (a restart
+/// reads again from its resume position), and counts them; whether there were any.
+fn report_skipped(
+    tx: &Transaction,
+    versions: &HashMap<&'static str, Option<i64>>,
+    figures: &mut CaptureFigures,
+) -> bool {
+    let version = tx.end.as_ref().and_then(BinlogPosition::version);
+    let mut any = false;
+    for skipped in &tx.skipped {
+        let held = versions.get(skipped.table).copied().flatten();
+        if matches!((held, version), (Some(held), Some(v)) if held >= v) {
+            continue;
+        }
+        warn!(
+            table = skipped.table,
+            position = %skipped.position,
+            rows = skipped.rows,
+            "change not landed: {}",
+            skipped.reason.describe()
+        );
+        figures.count_skipped(skipped);
+        any = true;
+    }
+    any
+}
+
 fn version_of(p: &BinlogPosition) -> Result<i64> {
     p.version().ok_or_else(|| CdcError::Decode {
         position: p.to_string(),
@@ -236,17 +272,30 @@ fn add(
     pending: &mut Pending,
     tx: Transaction,
     versions: &HashMap<&'static str, Option<i64>>,
+    figures: &mut CaptureFigures,
 ) -> Result<()> {
     let Some(end) = tx.end else {
         return Ok(());
     };
     let version = version_of(&end)?;
-    pending.changes.extend(
-        tx.changes
-            .into_iter()
-            .filter(|c| versions.get(c.table.name).copied().flatten() < Some(version)),
-    );
+    for change in tx.changes {
+        if versions.get(change.table.name).copied().flatten() >= Some(version) {
+            continue;
+        }
+        if figures.stuck.contains_key(change.table.name) {
+            // A stopped table's later changes are counted, not landed.
+            figures.count_skipped(&SkippedChange {
+                table: change.table.name,
+                position: end.clone(),
+                reason: SkipReason::TableStopped,
+                rows: 1,
+            });
+            continue;
+        }
+        pending.changes.push(change);
+    }
     pending.end = Some(end);
+    pending.resume = tx.resume;
     pending.since.get_or_insert_with(Instant::now);
     pending.last_commit_ts = tx.ts;
     Ok(())
@@ -274,13 +323,25 @@ async fn flush(
             .1
             .push(c);
     }
+    let mut landed = 0;
     for (name, (table, rows)) in by_table {
-        sink.write_table(table, &rows, version).await?;
-        versions.insert(name, Some(version));
-        figures.commits += 1;
+        match sink.write_table(table, &rows, version).await {
+            Ok(()) => {
+                versions.insert(name, Some(version));
+                figures.commits += 1;
+                landed += rows.len();
+            }
+            // This table's changes do not fit its lake table: it stops, the others go on.
+            Err(e) if e.is_table_specific() => {
+                warn!(table = name, position = %end, error = %e, "table stopped: its changes cannot be landed");
+                figures.stuck.insert(name, format!("{e} (at {end})"));
+            }
+            Err(e) => return Err(e),
+        }
     }
-    catalog.set_binlog_position(key, &end.file, end.offset)?;
-    figures.changes += changes.len() as u64;
+    let resume = pending.resume.take().unwrap_or_else(|| end.clone());
+    catalog.set_binlog_position(key, &resume.file, resume.offset)?;
+    figures.changes += landed as u64;
     figures.lag_seconds = chrono::Utc::now().timestamp() - pending.last_commit_ts;
     figures.flush_time = started.elapsed();
     figures.position = Some(end);
@@ -324,12 +385,87 @@ mod tests {
         let tx = Transaction {
             end: Some(end.clone()),
             changes: vec![change("payment"), change("user"), change("consultation")],
-            ts: 0,
+            ..Default::default()
         };
         let mut pending = Pending::default();
-        add(&mut pending, tx, &versions).unwrap();
+        add(&mut pending, tx, &versions, &mut CaptureFigures::default()).unwrap();
         let kept: Vec<_> = pending.changes.iter().map(|c| c.table.name).collect();
         assert_eq!(kept, vec!["user", "consultation"]);
         assert_eq!(pending.end, Some(end));
+    }
+
+    /// A sink that refuses one table's changes as not fitting, and takes the others.
+    struct RefusingSink {
+        refused: &'static str,
+        written: Vec<&'static str>,
+    }
+
+    #[async_trait::async_trait]
+    impl ChangeSink for RefusingSink {
+        fn name(&self) -> &str {
+            "refusing"
+        }
+
+        async fn table_version(&mut self, _table: &'static Table) -> Result<Option<i64>> {
+            Ok(None)
+        }
+
+        async fn write_table(
+            &mut self,
+            table: &'static Table,
+            _changes: &[&RowChange],
+            _version: i64,
+        ) -> Result<()> {
+            if table.name == self.refused {
+                return Err(CdcError::Rows(medlake_source::SourceError::BadValue {
+                    table: table.name.into(),
+                    column: "payment_amount".into(),
+                    expected: "Money NOT NULL".into(),
+                }));
+            }
+            self.written.push(table.name);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_table_the_sink_refuses_stops_alone_and_the_others_land() {
+        let catalog = Catalog::open_in_memory().unwrap();
+        let mut sink = RefusingSink {
+            refused: "payment",
+            written: Vec::new(),
+        };
+        let mut versions = HashMap::new();
+        let mut figures = CaptureFigures::default();
+        let mut pending = Pending::default();
+        let first = BinlogPosition::new("binlog.000002", 500);
+        let tx = |end: &BinlogPosition| Transaction {
+            end: Some(end.clone()),
+            changes: vec![change("payment"), change("user")],
+            ..Default::default()
+        };
+        add(&mut pending, tx(&first), &versions, &mut figures).unwrap();
+        flush(&mut pending, &mut sink, &catalog, "k", &mut versions, &mut figures)
+            .await
+            .unwrap();
+        assert_eq!(sink.written, vec!["user"]);
+        assert!(figures.stuck["payment"].contains("binlog.000002:500"));
+        assert_eq!(versions.get("payment"), None);
+        assert_eq!(figures.changes, 1);
+        assert_eq!(
+            catalog.binlog_position("k").unwrap(),
+            Some(("binlog.000002".to_string(), 500))
+        );
+        // Later changes of the stopped table are counted, not written; the others land.
+        let second = BinlogPosition::new("binlog.000002", 900);
+        add(&mut pending, tx(&second), &versions, &mut figures).unwrap();
+        flush(&mut pending, &mut sink, &catalog, "k", &mut versions, &mut figures)
+            .await
+            .unwrap();
+        assert_eq!(sink.written, vec!["user", "user"]);
+        assert_eq!(figures.skipped[&("payment", SkipReason::TableStopped)].events, 1);
+        let summary = figures.skipped_summary().unwrap();
+        assert!(summary.contains("payment: stopped"), "{summary}");
+        assert!(summary.contains("--resync payment"), "{summary}");
     }
 }

@@ -65,3 +65,15 @@ pub enum CdcError {
         reason: String,
     },
 }
+
+impl CdcError {
+    /// Whether the error concerns one table's changes only (a value that does not fit the
+    /// table's lake schema), so capture can stop that table and go on with the others;
+    /// any other error (the server, the lake, the catalog) stops capture.
+    pub fn is_table_specific(&self) -> bool {
+        matches!(
+            self,
+            CdcError::Rows(_) | CdcError::ChangeRecords(_) | CdcError::Decode { .. }
+        )
+    }
+}

@@ -3,7 +3,7 @@
 //! The reader registers as a replica ([`BinlogSource::stream`]) and turns the row events of
 //! the business tables into [`RowChange`]s, decoded by the column names each table map
 //! carries (so DDL in the source never derails decoding). A change has two shapes:
-//! Maxwell's JSON ([`RowChange::maxwell_json`]) and the lake's change records
+//! Maxwell's JSON ([`RowChange::maxwell_line`]) and the lake's change records
 //! ([`lake_records`], the schema `medlake_changes::change_record_schema`).
 //!
 //! [`capture`] drives a [`ChangeSink`]: it bootstraps tables the sink lacks from one
@@ -24,6 +24,7 @@
 //!     flush_interval: std::time::Duration::from_millis(500),
 //!     follow: false,
 //!     server_id: 4242,
+//!     resync: Vec::new(),
 //! };
 //! let mut sink = LakeSink::new(lake);
 //! let figures = capture(&source, &mut sink, &catalog, &options, &NoCaptureProgress).await?;
@@ -40,8 +41,10 @@ mod position;
 mod reader;
 mod sink;
 
-pub use capture::{capture, CaptureFigures, CaptureOptions, CaptureProgress, NoCaptureProgress};
-pub use change::{json_value, lake_records, split_by_schema, ChangeKind, RowChange};
+pub use capture::{
+    capture, CaptureFigures, CaptureOptions, CaptureProgress, NoCaptureProgress, SkippedTally,
+};
+pub use change::{lake_records, split_by_schema, ChangeKind, RowChange};
 pub use error::CdcError;
 pub use filter::Filter;
 pub use kafka::{
@@ -50,7 +53,9 @@ pub use kafka::{
     VERSION_HEADER,
 };
 pub use position::BinlogPosition;
-pub use reader::{BinlogSource, Snapshot, Transaction, TransactionStream};
+pub use reader::{
+    BinlogSource, SkipReason, SkippedChange, Snapshot, Transaction, TransactionStream, XaId,
+};
 pub use sink::{ChangeSink, LakeSink, MaxwellSink, CDC_APP_ID};
 
 /// Result of change capture.

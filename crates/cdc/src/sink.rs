@@ -115,8 +115,8 @@ impl<W: Write + Send> MaxwellSink<W> {
         MaxwellSink { out }
     }
 
-    fn line(&mut self, value: &serde_json::Value) -> Result<()> {
-        writeln!(self.out, "{value}").map_err(|e| CdcError::Output(e.to_string()))
+    fn line(&mut self, line: &str) -> Result<()> {
+        writeln!(self.out, "{line}").map_err(|e| CdcError::Output(e.to_string()))
     }
 }
 
@@ -145,23 +145,15 @@ impl<W: Write + Send> ChangeSink for MaxwellSink<W> {
             .first()
             .map_or((0, String::new()), |c| (c.ts, c.database.clone()));
         if bootstrap {
-            self.line(&bootstrap_marker(
-                "bootstrap-start",
-                &database,
-                table.name,
-                ts,
-            ))?;
+            self.line(&bootstrap_marker("bootstrap-start", &database, table.name, ts).to_string())?;
         }
         for change in changes {
-            self.line(&change.maxwell_json())?;
+            self.line(&change.maxwell_line())?;
         }
         if bootstrap {
-            self.line(&bootstrap_marker(
-                "bootstrap-complete",
-                &database,
-                table.name,
-                ts,
-            ))?;
+            self.line(
+                &bootstrap_marker("bootstrap-complete", &database, table.name, ts).to_string(),
+            )?;
         }
         self.out
             .flush()

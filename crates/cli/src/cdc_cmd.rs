@@ -83,6 +83,10 @@ pub struct CdcArgs {
     /// Never capture these tables.
     #[arg(long, value_delimiter = ',')]
     pub exclude_tables: Vec<String>,
+    /// Bootstrap these tables again before streaming: their current rows are restated
+    /// (`bootstrap-insert`), so changes capture had to skip are made good (docs/cdc.md).
+    #[arg(long, value_delimiter = ',', value_name = "TABLES")]
+    pub resync: Vec<String>,
     /// Serve lag, throughput and position for Prometheus on HOST:PORT (`GET /metrics`).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics: Option<String>,
@@ -98,9 +102,18 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
     );
     let source = BinlogSource::new(url).context("binlog source")?;
     let database = database_of(args.database.as_deref(), source.database())?;
+    let tables = chosen_tables(&args.tables, &args.exclude_tables)?;
+    let mut resync = Vec::new();
+    for name in &args.resync {
+        let table = tables.iter().find(|t| t.name == name.as_str());
+        resync.push(
+            *table.with_context(|| format!("--resync {name}: not a table this capture follows"))?,
+        );
+    }
     let options = CaptureOptions {
         database: database.clone(),
-        tables: chosen_tables(&args.tables, &args.exclude_tables)?,
+        tables,
+        resync,
         batch_rows: config.cdc.batch_rows.max(1),
         flush_interval: Duration::from_millis(config.cdc.flush_ms),
         follow: !args.once,
@@ -148,6 +161,9 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
                 .as_ref()
                 .map_or_else(|| "-".into(), ToString::to_string)
         );
+    }
+    if let Some(summary) = figures.skipped_summary() {
+        eprintln!("warning: {summary}");
     }
     Ok(())
 }
@@ -273,6 +289,21 @@ fn capture_metrics(sink: &str, f: &CaptureFigures, secs: f64) -> Vec<Metric> {
             f.flush_time.as_secs_f64(),
         ),
     ];
+    for ((table, reason), tally) in &f.skipped {
+        out.push(Metric {
+            labels: format!(
+                "{labels},table=\"{}\",reason=\"{}\"",
+                label_value(table),
+                reason.label()
+            ),
+            ..metric(
+                "medlake_cdc_skipped_events_total",
+                "Binlog events of captured tables not landed (statement-logged, partial row image).",
+                "counter",
+                tally.events as f64,
+            )
+        });
+    }
     if let Some(p) = &f.position {
         out.push(Metric {
             labels: format!("{labels},file=\"{}\"", label_value(&p.file)),

@@ -84,7 +84,10 @@ pub fn print_runs(runs: &[RunRecord]) {
             .map(|e| format!("{:.2}", (e - r.started).num_milliseconds() as f64 / 1000.0))
             .unwrap_or_else(|| "-".into());
         let outcome = match r.outcome {
-            Outcome::Succeeded => "ok".to_string(),
+            Outcome::Succeeded => match &r.message {
+                Some(warning) => format!("ok; {warning}"),
+                None => "ok".to_string(),
+            },
             Outcome::Running => "running/interrupted".to_string(),
             Outcome::Failed => format!("FAILED: {}", r.message.as_deref().unwrap_or("")),
             Outcome::Skipped => r.message.clone().unwrap_or_else(|| "skipped".into()),

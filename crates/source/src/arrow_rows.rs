@@ -69,6 +69,18 @@ pub enum Cell<'a> {
 pub struct RowsBuilder {
     table: &'static Table,
     columns: Vec<ColumnBuilder>,
+    /// Per column, the zero or invalid dates landed as NULL or [`invalid_date_sentinel`].
+    invalid_dates: Vec<u64>,
+}
+
+/// What a zero or otherwise invalid date (`0000-00-00 00:00:00`, `2026-02-31`, which
+/// MySQL and MariaDB keep under a lenient `sql_mode`) lands as in a NOT NULL column:
+/// `0001-01-01 00:00:00`, a value no business row holds, so quality checks can find it.
+/// A nullable column gets NULL. Either way the row lands and capture goes on.
+pub fn invalid_date_sentinel() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(1, 1, 1)
+        .unwrap_or(NaiveDate::MIN)
+        .and_time(chrono::NaiveTime::MIN)
 }
 
 impl RowsBuilder {
@@ -94,12 +106,28 @@ impl RowsBuilder {
                 ColumnType::Bool => ColumnBuilder::Bool(BooleanBuilder::with_capacity(capacity)),
             })
             .collect();
-        RowsBuilder { table, columns }
+        let invalid_dates = vec![0; table.columns.len()];
+        RowsBuilder {
+            table,
+            columns,
+            invalid_dates,
+        }
     }
 
     /// Appends cell `index` of the current row.
     pub fn push(&mut self, index: usize, cell: Cell<'_>) -> Result<(), SourceError> {
         let column = &self.table.columns[index];
+        let cell = match cell {
+            Cell::Invalid if matches!(column.ty, ColumnType::DateTime | ColumnType::Date) => {
+                self.invalid_dates[index] += 1;
+                if column.nullable {
+                    Cell::Null
+                } else {
+                    Cell::DateTime(invalid_date_sentinel())
+                }
+            }
+            cell => cell,
+        };
         let ok = match (&mut self.columns[index], cell) {
             (_, Cell::Null) if !column.nullable => false,
             (b, Cell::Null) => {
@@ -166,8 +194,24 @@ impl RowsBuilder {
         }
     }
 
-    /// The rows pushed so far as one batch.
+    /// The rows pushed so far as one batch. Zero or invalid dates among them are logged
+    /// per column (counts, never values).
     pub fn finish(self) -> Result<RecordBatch, SourceError> {
+        for (column, &n) in self.table.columns.iter().zip(&self.invalid_dates) {
+            if n > 0 {
+                tracing::warn!(
+                    table = self.table.name,
+                    column = column.name,
+                    rows = n,
+                    landed_as = if column.nullable {
+                        "NULL"
+                    } else {
+                        "0001-01-01 00:00:00"
+                    },
+                    "zero or invalid dates in the source"
+                );
+            }
+        }
         let arrays: Vec<ArrayRef> = self
             .columns
             .into_iter()
@@ -288,5 +332,37 @@ mod tests {
             err.contains("consultation") && err.contains("user_id"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_zero_date_lands_as_null_or_the_sentinel_and_is_counted() {
+        let t = medlake_schema::table("payment").unwrap();
+        let mut rows = RowsBuilder::new(t, 1);
+        let create = t.column_index("create_time").unwrap();
+        assert!(!t.columns[create].nullable);
+        for (i, column) in t.columns.iter().enumerate() {
+            let cell = match column.ty {
+                ColumnType::DateTime | ColumnType::Date => Cell::Invalid,
+                ColumnType::Money => Cell::Text("1.00"),
+                ColumnType::Varchar(_) | ColumnType::Text => Cell::Text("x"),
+                _ => Cell::Int(1),
+            };
+            rows.push(i, cell).unwrap();
+        }
+        assert_eq!(rows.invalid_dates[create], 1);
+        let batch = rows.finish().unwrap();
+        let times = batch
+            .column(create)
+            .as_any()
+            .downcast_ref::<deltalake::arrow::array::TimestampMicrosecondArray>()
+            .unwrap();
+        assert_eq!(
+            times.value(0),
+            invalid_date_sentinel().and_utc().timestamp_micros()
+        );
+        // Text in a date column that is no date stays an error: only the driver's own
+        // invalid dates are landed.
+        let mut rows = RowsBuilder::new(t, 1);
+        assert!(rows.push(create, Cell::Text("not a date")).is_err());
     }
 }

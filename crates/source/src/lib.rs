@@ -26,7 +26,9 @@ use chrono::NaiveDateTime;
 use deltalake::arrow::record_batch::RecordBatch;
 use medlake_schema::Table;
 
-pub use arrow_rows::{arrow_schema, arrow_type, parse_decimal_cents, Cell, RowsBuilder};
+pub use arrow_rows::{
+    arrow_schema, arrow_type, invalid_date_sentinel, parse_decimal_cents, Cell, RowsBuilder,
+};
 pub use error::SourceError;
 pub use mysql::{mysql_cell, MysqlSource};
 pub use sqlite::SqliteSource;

@@ -117,3 +117,65 @@ fn split_by_schema_keeps_unknown_columns_apart() {
     assert_eq!(data[1], MyValue::Bytes(b"x".to_vec()));
     assert_eq!(extra.get("note"), Some(&MyValue::Int(1)));
 }
+
+#[test]
+fn money_keeps_every_digit_through_maxwell_json() {
+    let mut change = payment_change();
+    let amount = change.table.column_index("payment_amount").unwrap();
+    change.data[amount] = MyValue::Bytes(b"12345678901234567.89".to_vec());
+    let line = change.maxwell_line();
+    assert!(
+        line.contains(r#""payment_amount":12345678901234567.89"#),
+        "{line}"
+    );
+    // The old value too, exact.
+    assert!(line.contains(r#""old":{"#), "{line}");
+    let back = RowChange::from_maxwell_text(&line).unwrap();
+    assert_eq!(
+        back.data[amount],
+        MyValue::Bytes(b"12345678901234567.89".to_vec())
+    );
+    let direct = lake_records(change.table, &[&change]).unwrap();
+    let via_kafka = lake_records(back.table, &[&back]).unwrap();
+    assert_eq!(direct, via_kafka);
+    // A float in exponent notation, as an older writer left it, still lands (rounded).
+    let old_style = line.replace("12345678901234567.89", "1.2345678901234568e16");
+    let back = RowChange::from_maxwell_text(&old_style).unwrap();
+    assert_eq!(
+        back.data[amount],
+        MyValue::Bytes(b"12345678901234568.00".to_vec())
+    );
+}
+
+#[test]
+fn a_zero_date_lands_the_same_way_directly_and_through_maxwell_json() {
+    let mut change = payment_change();
+    let create = change.table.column_index("create_time").unwrap();
+    let update = change.table.column_index("update_time").unwrap();
+    change.data[create] = MyValue::Date(0, 0, 0, 0, 0, 0, 0);
+    change.data[update] = MyValue::Date(0, 0, 0, 0, 0, 0, 0);
+    let line = change.maxwell_line();
+    assert!(line.contains("0000-00-00 00:00:00.000000"), "{line}");
+    let back = RowChange::from_maxwell_text(&line).unwrap();
+    let direct = lake_records(change.table, &[&change]).unwrap();
+    let via_kafka = lake_records(back.table, &[&back]).unwrap();
+    assert_eq!(direct, via_kafka);
+    // No day from a zero update_time: the binlog event's own day.
+    assert_eq!(
+        change.event_day(),
+        medlake_changes::event_day_of_epoch(change.ts)
+    );
+    let batch = direct;
+    let data = batch
+        .column_by_name("data")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<deltalake::arrow::array::StructArray>()
+        .unwrap();
+    let created = deltalake::arrow::util::display::array_value_to_string(
+        data.column_by_name("create_time").unwrap(),
+        0,
+    )
+    .unwrap();
+    assert!(created.starts_with("0001-01-01"), "{created}");
+}

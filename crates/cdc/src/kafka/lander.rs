@@ -224,7 +224,9 @@ fn read_message(state: &mut TopicState, record: &Record, offset: i64) -> Result<
         }
         _ => {}
     }
-    let change = RowChange::from_maxwell_json(&json).map_err(bad)?;
+    // Read again from the text, not the value: money keeps its exact digits.
+    let text = std::str::from_utf8(value).map_err(|_| bad("not UTF-8".into()))?;
+    let change = RowChange::from_maxwell_text(text).map_err(bad)?;
     match &mut state.bootstrap {
         Some(rows) => rows.push(change),
         None => {
@@ -312,7 +314,7 @@ mod tests {
             data.insert("id".into(), json!(id));
             json!({"database": "medical", "table": "dict", "type": kind, "ts": 0, "data": data})
         };
-        record(None, &value, 1, 0)
+        record(None, value.to_string(), 1, 0)
     }
 
     #[test]

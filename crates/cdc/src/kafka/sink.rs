@@ -54,10 +54,10 @@ impl KafkaSink {
 }
 
 /// A message: `value` as JSON under `key`, its binlog `version` in [`VERSION_HEADER`].
-pub(crate) fn record(key: Option<String>, value: &Json, version: i64, ts: i64) -> Record {
+pub(crate) fn record(key: Option<String>, value: String, version: i64, ts: i64) -> Record {
     Record {
         key: key.map(String::into_bytes),
-        value: Some(value.to_string().into_bytes()),
+        value: Some(value.into_bytes()),
         headers: BTreeMap::from([(VERSION_HEADER.to_string(), version.to_string().into_bytes())]),
         timestamp: chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default(),
     }
@@ -119,7 +119,7 @@ impl ChangeSink for KafkaSink {
         let mut messages: Vec<(Record, Option<i64>)> = Vec::with_capacity(changes.len() + 2);
         if bootstrap {
             let m = bootstrap_marker("bootstrap-start", &database, table.name, ts);
-            messages.push((record(None, &m, version, ts), None));
+            messages.push((record(None, m.to_string(), version, ts), None));
         }
         for c in changes {
             let v = c
@@ -130,13 +130,13 @@ impl ChangeSink for KafkaSink {
             // Stream messages of one transaction share a version and stay in one batch.
             let boundary = (!bootstrap).then_some(v);
             messages.push((
-                record(Some(c.kafka_key()), &c.maxwell_json(), v, c.ts),
+                record(Some(c.kafka_key()), c.maxwell_line(), v, c.ts),
                 boundary,
             ));
         }
         if bootstrap {
             let m = bootstrap_marker("bootstrap-complete", &database, table.name, ts);
-            messages.push((record(None, &m, version, ts), None));
+            messages.push((record(None, m.to_string(), version, ts), None));
         }
         for batch in batches_on_boundaries(messages, MAX_BATCH_BYTES) {
             partition

@@ -4,7 +4,9 @@
 //! This module connects and reads the snapshot; `stream` turns the binlog's events into
 //! [`Transaction`]s.
 
+mod statement;
 mod stream;
+mod xa;
 
 use medlake_schema::Table;
 use mysql_async::prelude::Queryable;
@@ -15,6 +17,7 @@ use crate::change::{split_by_schema, ChangeKind, RowChange};
 use crate::{BinlogPosition, CdcError, Filter, Result};
 
 pub use stream::TransactionStream;
+pub use xa::XaId;
 
 /// A MySQL or MariaDB server whose binlog is captured.
 #[derive(Debug, Clone)]
@@ -39,10 +42,80 @@ pub struct Snapshot {
 pub struct Transaction {
     /// The position after its commit event: where the next transaction starts.
     pub end: Option<BinlogPosition>,
-    /// Its row changes (possibly none: a DDL, or changes of tables not captured).
+    /// Where reading must start again after a restart so that nothing is lost: `end`, or
+    /// the start of the oldest XA transaction prepared but not yet committed or rolled
+    /// back (its rows are only in the binlog before `end`). Restarting there reads again
+    /// transactions up to `end`; capture drops what a table already holds.
+    pub resume: Option<BinlogPosition>,
+    /// Its row changes (possibly none: a DDL, an XA prepare or rollback, or changes of
+    /// tables not captured).
     pub changes: Vec<RowChange>,
+    /// Changes of captured tables that the binlog does not carry as full rows.
+    pub skipped: Vec<SkippedChange>,
     /// The commit's time, seconds since the epoch.
     pub ts: i64,
+}
+
+/// A change of a captured table that capture could not land: the binlog holds it in a
+/// form that is not a full row. Capture goes on with everything else; the table needs
+/// a resync (`medlake cdc --resync TABLE`) once the server logs full rows again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedChange {
+    /// The business table.
+    pub table: &'static str,
+    /// Where the event is in the binlog.
+    pub position: BinlogPosition,
+    /// Why it could not be landed.
+    pub reason: SkipReason,
+    /// Rows in the event (0 when a statement does not say).
+    pub rows: usize,
+}
+
+/// Why a change was not landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// Logged as a statement (`binlog_format=STATEMENT` or `MIXED` in a session).
+    StatementLogged,
+    /// A row image without every column (`binlog_row_image=MINIMAL` or `NOBLOB`).
+    PartialRowImage,
+    /// An `XA COMMIT` of a transaction prepared before the position capture started
+    /// from: its rows were never read.
+    XaPreparedBeforeStart,
+    /// A rows event the decoder could not read (the warning says why).
+    Undecodable,
+    /// A change of a table capture stopped earlier in the run (its changes do not fit
+    /// the lake table).
+    TableStopped,
+}
+
+impl SkipReason {
+    /// A short name for labels and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            SkipReason::StatementLogged => "statement",
+            SkipReason::PartialRowImage => "partial-row-image",
+            SkipReason::XaPreparedBeforeStart => "xa-prepared-before-start",
+            SkipReason::Undecodable => "undecodable",
+            SkipReason::TableStopped => "table-stopped",
+        }
+    }
+
+    /// What happened, and what to do about it, in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::StatementLogged => {
+                "logged as a statement (a session set binlog_format to STATEMENT or MIXED)"
+            }
+            SkipReason::PartialRowImage => {
+                "logged without every column (a session set binlog_row_image to MINIMAL or NOBLOB)"
+            }
+            SkipReason::XaPreparedBeforeStart => {
+                "an XA transaction prepared before capture's start position committed"
+            }
+            SkipReason::Undecodable => "could not be decoded",
+            SkipReason::TableStopped => "came after its table stopped",
+        }
+    }
 }
 
 impl BinlogSource {
@@ -114,6 +187,20 @@ impl BinlogSource {
         } else {
             None
         };
+        // MariaDB's compressed events hold rows capture cannot read (MySQL has no such
+        // setting: the answer is empty).
+        let compress: Option<(String, String)> = conn
+            .query_first("SHOW GLOBAL VARIABLES LIKE 'log_bin_compress'")
+            .await
+            .map_err(|e| self.server_error(e))?;
+        let problem = problem.or_else(|| {
+            compress
+                .filter(|(_, v)| v.eq_ignore_ascii_case("ON"))
+                .map(|_| {
+                    "log_bin_compress is ON; set it to OFF (compressed row events cannot be read)"
+                        .to_string()
+                })
+        });
         let _ = conn.disconnect().await;
         match problem {
             Some(reason) => Err(CdcError::NotConfigured {
@@ -243,7 +330,13 @@ impl BinlogSource {
         follow: bool,
         filter: Filter,
     ) -> Result<TransactionStream> {
-        let conn = self.connect().await?;
+        let mut conn = self.connect().await?;
+        // A GTID-aware replica (MariaDB's capability 4): the server sends its GTID events
+        // as they are instead of rewriting them for old replicas, which it cannot do for
+        // XA transactions ("Failed to replace GTID event"). MySQL ignores the variable.
+        conn.query_drop("SET @mariadb_slave_capability = 4")
+            .await
+            .map_err(|e| self.server_error(e))?;
         let mut request = BinlogStreamRequest::new(server_id)
             .with_filename(from.file.as_bytes())
             .with_pos(from.offset);

@@ -14,7 +14,7 @@ use mysql_async::prelude::Queryable;
 
 const START: &str = "2026-04-01";
 
-async fn binlog_server() -> String {
+pub(crate) async fn binlog_server() -> String {
     let url = common::mysql_server("MEDLAKE_TEST_BINLOG_URL").await;
     let pool = mysql_async::Pool::new(url.as_str());
     let mut conn = pool.get_conn().await.unwrap();
@@ -33,7 +33,7 @@ async fn binlog_server() -> String {
 }
 
 /// Simulates one more day (the first call also loads the population).
-fn simulate_day(sandbox: &Sandbox) {
+pub(crate) fn simulate_day(sandbox: &Sandbox) {
     sandbox.run(&[
         "simulate", "--days", "1", "--scale", "0.002", "--seed", "5", "--start", START,
     ]);
@@ -45,7 +45,7 @@ fn changing_tables() -> impl Iterator<Item = &'static medlake_schema::Table> {
         .filter(|t| t.changes)
 }
 
-async fn query(lake: &Lake, table: &str, sql: &str) -> Vec<String> {
+pub(crate) async fn query(lake: &Lake, table: &str, sql: &str) -> Vec<String> {
     let ctx = deltalake::datafusion::prelude::SessionContext::new();
     lake.register(&ctx, table).await.expect("register");
     let batches: Vec<RecordBatch> = ctx
@@ -151,6 +151,10 @@ async fn cdc_killed_at_random_moments_loses_and_doubles_nothing() {
     killed.run_env(&["cdc", "--once"], &SMALL_FLUSHES);
     reference.run(&["cdc", "--once"]);
     assert_lake_matches(&db, &killed.lake(), &reference.lake()).await;
+    // The runs the kills cut short are not left `running`: the next run marked them.
+    let runs = String::from_utf8(killed.run(&["runs", "--limit", "100"]).stdout).unwrap();
+    assert!(!runs.contains("running/interrupted"), "{runs}");
+    assert!(runs.contains("ended without a record"), "{runs}");
 }
 
 /// The lake of a capture that was killed again and again equals the source, id by id,
@@ -363,7 +367,7 @@ async fn a_column_added_mid_day_is_captured_without_a_stop() {
 }
 
 /// `medlake` settings that publish to and land from the test broker, with small flushes.
-fn kafka_env(brokers: &str) -> [(&str, &str); 3] {
+pub(crate) fn kafka_env(brokers: &str) -> [(&str, &str); 3] {
     [
         ("MEDLAKE_CDC_KAFKA_BROKERS", brokers),
         SMALL_FLUSHES[0],
@@ -372,7 +376,7 @@ fn kafka_env(brokers: &str) -> [(&str, &str); 3] {
 }
 
 /// Publishes the binlog to Kafka up to its current end, then lands the topics up to theirs.
-fn publish_and_land(sandbox: &Sandbox, env: &[(&str, &str)]) {
+pub(crate) fn publish_and_land(sandbox: &Sandbox, env: &[(&str, &str)]) {
     sandbox.run_env(&["cdc", "--once", "--to", "kafka"], env);
     sandbox.run_env(&["cdc", "land", "--once"], env);
 }

@@ -117,18 +117,19 @@ pub async fn source_rows(url: &str, table: &'static Table) -> BTreeMap<i64, Stri
 }
 
 fn keyed(batch: &RecordBatch) -> BTreeMap<i64, String> {
-    let ids = batch
+    ids_of(batch).into_iter().zip(row_strings(batch)).collect()
+}
+
+/// The `id` column of a batch of business rows, in row order.
+fn ids_of(batch: &RecordBatch) -> Vec<i64> {
+    batch
         .column_by_name("id")
         .unwrap()
         .as_any()
         .downcast_ref::<deltalake::arrow::array::Int64Array>()
         .unwrap()
-        .clone();
-    row_strings(batch)
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| (ids.value(i), r))
-        .collect()
+        .values()
+        .to_vec()
 }
 
 async fn query(lake: &Lake, name: &str, sql: &str) -> Vec<RecordBatch> {
@@ -162,6 +163,23 @@ pub async fn lake_full_rows(lake: &Lake, table: &'static Table, dt: &str) -> BTr
 /// The change records of `ods_<table>_inc`: (id, update_time) pairs must be unique (no
 /// doubled change); returns the latest version of each id.
 pub async fn lake_latest_rows(lake: &Lake, table: &'static Table) -> BTreeMap<i64, String> {
+    latest_rows(lake, table, true).await
+}
+
+/// The latest version of each id after a resync, which restates rows that did not change
+/// (so (id, update_time) pairs repeat, with the same values).
+pub async fn lake_latest_rows_after_resync(
+    lake: &Lake,
+    table: &'static Table,
+) -> BTreeMap<i64, String> {
+    latest_rows(lake, table, false).await
+}
+
+async fn latest_rows(
+    lake: &Lake,
+    table: &'static Table,
+    refuse_doubles: bool,
+) -> BTreeMap<i64, String> {
     let name = table.ods_inc_name();
     let mut seen = BTreeSet::new();
     let mut latest: BTreeMap<i64, (String, String)> = BTreeMap::new();
@@ -174,9 +192,13 @@ pub async fn lake_latest_rows(lake: &Lake, table: &'static Table) -> BTreeMap<i6
             .expect("data is a struct");
         let rows = RecordBatch::from(data.clone());
         let times = row_strings(&rows.project(&[update_index]).unwrap());
-        for ((id, row), time) in keyed(&rows).into_iter().zip(times) {
+        // In the batch's own order: a batch holds changes of any ids, in commit order,
+        // and may hold one id more than once.
+        let ids = ids_of(&rows);
+        let strings = row_strings(&rows);
+        for ((id, row), time) in ids.into_iter().zip(strings).zip(times) {
             assert!(
-                seen.insert((id, time.clone())),
+                seen.insert((id, time.clone())) || !refuse_doubles,
                 "{name}: change of id {id} at {time} recorded twice"
             );
             match latest.get(&id) {
