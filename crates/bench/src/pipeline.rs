@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// Concurrent PostgreSQL clients (with --serve).
     #[arg(long, default_value_t = 50, requires = "serve")]
     pub clients: usize,
+    /// Abusive PostgreSQL clients (with --serve): each runs a cross join of the users table
+    /// with itself, again and again, for the whole stretch.
+    #[arg(long, default_value_t = 2, requires = "serve")]
+    pub abusers: usize,
     /// Internal to --warehouse: build this one day of the lake in --dir in this process and
     /// print its figures as one JSON line.
     #[arg(long, hide = true, requires = "dir", conflicts_with_all = ["warehouse", "serve"])]
@@ -72,7 +76,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         return crate::warehouse::build_one_day(dir, day).await;
     }
     if let (true, Some(dir)) = (args.serve, &args.dir) {
-        return crate::serve::run(dir, args.seconds, args.clients).await;
+        return crate::serve::run(dir, args.seconds, args.clients, args.abusers).await;
     }
     let (_temp, dir) = work_dir(args.dir.as_deref())?;
     let mut config = Config::defaults_in(&dir);

@@ -1,15 +1,17 @@
 //! `medlake-bench --serve`: the server under load, over a lake a warehouse bench built.
 //!
-//! Two figures, as the serving issue asks: the latency of every dashboard API call
-//! (p50/p95 per dashboard, over windows and filters), and PostgreSQL-protocol query latency
-//! with many concurrent clients for a stretch of minutes, with the count of errors.
+//! Figures, as the serving issues ask: the latency of every dashboard API call (p50/p95 per
+//! dashboard, over windows and filters), then PostgreSQL-protocol query latency with many
+//! concurrent clients (each its own analyst account) for a stretch of minutes, with the
+//! count of errors, while abusive clients run a cross join that only its timeout ends and
+//! a dashboard reader measures the dashboards' latency under that load.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use medlake_serve::{Accounts, HttpOptions, Role, ServeOptions};
+use medlake_serve::{Accounts, HttpOptions, QueryLimits, Role, ServeOptions};
 
 use medlake_cli::config::Config;
 
@@ -42,8 +44,16 @@ impl Sample {
     }
 }
 
+/// What an abusive client runs: every user crossed with every user, sorted.
+const ABUSE: &str = "SELECT a.id, b.id FROM ods_user_full a CROSS JOIN ods_user_full b \
+                     CROSS JOIN ods_user_full c ORDER BY a.id * 7 + b.id * 3 + c.id DESC LIMIT 5";
+
+/// The analysts' statement timeout during the benchmark, so abusers are cut off several
+/// times in a stretch.
+const BENCH_ANALYST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Runs the serving benchmark over the lake and catalog in `dir`.
-pub async fn run(dir: &Path, seconds: u64, clients: usize) -> Result<()> {
+pub async fn run(dir: &Path, seconds: u64, clients: usize, abusers: usize) -> Result<()> {
     let config = Config::defaults_in(dir);
     let lake = medlake_lake::Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
     if !lake
@@ -62,8 +72,16 @@ pub async fn run(dir: &Path, seconds: u64, clients: usize) -> Result<()> {
     let catalog = Arc::new(config.open_catalog()?);
     let accounts = Accounts::new(catalog.clone())?;
     let account = format!("bench{}", std::process::id());
-    let password = accounts.create(&account, Role::Analyst, None)?;
+    accounts.create(&account, Role::Analyst, None)?;
     let token = accounts.issue_token(&account, "bench")?;
+    // Every load client and abuser is an analyst of its own, as on a real server.
+    let mut logins = Vec::new();
+    for i in 0..clients + abusers {
+        let name = format!("{account}-{i}");
+        let password = accounts.create(&name, Role::Analyst, None)?;
+        logins.push((name, password));
+    }
+    let abuser_logins = logins.split_off(clients);
     let http = format!("127.0.0.1:{}", free_port()?);
     let pg_port = free_port()?;
     let options = ServeOptions {
@@ -78,6 +96,7 @@ pub async fn run(dir: &Path, seconds: u64, clients: usize) -> Result<()> {
         },
         refresh_every: Duration::from_secs(3600),
         pg_row_limit: None,
+        limits: bench_limits(),
     };
     let server = tokio::spawn(medlake_serve::serve(lake, catalog.clone(), options));
     wait_for(&http).await?;
@@ -89,8 +108,17 @@ pub async fn run(dir: &Path, seconds: u64, clients: usize) -> Result<()> {
     crate::machine::print_machine();
 
     dashboard_latency(&http, &token).await?;
-    pg_load(pg_port, &account, &password, seconds, clients).await?;
+    let load = Load {
+        port: pg_port,
+        http: &http,
+        token: &token,
+        seconds,
+    };
+    pg_load(&load, &logins, &abuser_logins).await?;
     accounts.disable(&account)?;
+    for (name, _) in logins.iter().chain(&abuser_logins) {
+        accounts.disable(name)?;
+    }
     server.abort();
     Ok(())
 }
@@ -196,53 +224,111 @@ fn url_escape(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-async fn pg_load(
+/// The serving limits of the benchmark: the defaults, with a shorter analyst timeout.
+fn bench_limits() -> QueryLimits {
+    let mut limits = QueryLimits::default();
+    limits.analyst.timeout = Some(BENCH_ANALYST_TIMEOUT);
+    limits
+}
+
+/// Where and how long the load runs.
+struct Load<'a> {
     port: u16,
-    account: &str,
-    password: &str,
+    http: &'a str,
+    token: &'a str,
     seconds: u64,
-    clients: usize,
-) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        let conninfo = format!(
-            "host=127.0.0.1 port={port} user={account} password={password} dbname={}",
-            medlake_serve::query::DATABASE
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut sample = Sample::default();
-            let connected = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await;
-            let (pg, connection) = match connected {
-                Ok(c) => c,
-                Err(_) => {
-                    sample.errors += 1;
-                    return sample;
-                }
-            };
-            tokio::spawn(connection);
-            let mut i = client;
-            while Instant::now() < deadline {
-                let sql = PG_QUERIES[i % PG_QUERIES.len()];
-                i += 1;
-                let started = Instant::now();
-                match pg.simple_query(sql).await {
-                    Ok(_) => sample.millis.push(started.elapsed().as_secs_f64() * 1000.0),
-                    Err(_) => sample.errors += 1,
-                }
+}
+
+/// Runs `sqls` in turn from `login`'s own connection until `deadline`.
+fn pg_client(
+    port: u16,
+    (account, password): (String, String),
+    sqls: &'static [&'static str],
+    first: usize,
+    deadline: Instant,
+) -> tokio::task::JoinHandle<Sample> {
+    let conninfo = format!(
+        "host=127.0.0.1 port={port} user={account} password={password} dbname={}",
+        medlake_serve::query::DATABASE
+    );
+    tokio::spawn(async move {
+        let mut sample = Sample::default();
+        let connected = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await;
+        let (pg, connection) = match connected {
+            Ok(c) => c,
+            Err(_) => {
+                sample.errors += 1;
+                return sample;
             }
-            sample
-        }));
+        };
+        tokio::spawn(connection);
+        let mut i = first;
+        while Instant::now() < deadline {
+            let sql = sqls[i % sqls.len()];
+            i += 1;
+            let started = Instant::now();
+            match pg.simple_query(sql).await {
+                Ok(_) => sample.millis.push(started.elapsed().as_secs_f64() * 1000.0),
+                Err(_) => sample.errors += 1,
+            }
+        }
+        sample
+    })
+}
+
+/// Reads the trade dashboard again and again until `deadline`.
+async fn dashboards_under_load(http: &str, token: &str, deadline: Instant) -> Sample {
+    let mut sample = Sample::default();
+    let windows = [1, 7, 30];
+    let mut i = 0;
+    while Instant::now() < deadline {
+        let path = format!("/api/dashboards/trade?window={}", windows[i % 3]);
+        i += 1;
+        let started = Instant::now();
+        match get(http, &path, Some(token)).await {
+            Ok((200, _)) => sample.millis.push(started.elapsed().as_secs_f64() * 1000.0),
+            _ => sample.errors += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    sample
+}
+
+async fn pg_load(
+    load: &Load<'_>,
+    logins: &[(String, String)],
+    abuser_logins: &[(String, String)],
+) -> Result<()> {
+    let (port, seconds, clients) = (load.port, load.seconds, logins.len());
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let tasks: Vec<_> = logins
+        .iter()
+        .enumerate()
+        .map(|(i, login)| pg_client(port, login.clone(), PG_QUERIES, i, deadline))
+        .collect();
+    let abusers: Vec<_> = abuser_logins
+        .iter()
+        .map(|login| pg_client(port, login.clone(), &[ABUSE], 0, deadline))
+        .collect();
+    let dashboards = dashboards_under_load(load.http, load.token, deadline).await;
     let mut all = Sample::default();
     for task in tasks {
         let s = task.await.context("a client task")?;
         all.millis.extend(s.millis);
         all.errors += s.errors;
     }
+    let mut abuse = Sample::default();
+    for task in abusers {
+        let s = task.await.context("an abusive client task")?;
+        abuse.millis.extend(s.millis);
+        abuse.errors += s.errors;
+    }
     println!(
-        "\nPostgreSQL protocol ({clients} concurrent clients, {seconds} s, {} queries in turn):",
-        PG_QUERIES.len()
+        "\nPostgreSQL protocol ({clients} concurrent clients, each its own analyst, {seconds} s, {} queries in turn; \
+         {} abusive clients running a cross join, analyst timeout {} s):",
+        PG_QUERIES.len(),
+        abuser_logins.len(),
+        BENCH_ANALYST_TIMEOUT.as_secs()
     );
     println!(
         "  queries {}  ({:.1}/s)  p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  errors {}",
@@ -253,6 +339,13 @@ async fn pg_load(
         all.percentile(99.0),
         all.errors
     );
+    println!(
+        "  abusive statements ended by their timeout or an error: {} (completed: {})",
+        abuse.errors,
+        abuse.millis.len()
+    );
+    println!("  dashboards meanwhile (GET /api/dashboards/trade, one reader):");
+    print_sample("trade", &dashboards);
     println!(
         "  peak memory {:.0} MiB",
         crate::machine::peak_rss_bytes() as f64 / (1 << 20) as f64

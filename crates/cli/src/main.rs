@@ -194,6 +194,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        // Deep enough for any statement serving admits (see medlake_serve's query limits).
+        .thread_stack_size(medlake_serve::SERVE_STACK_BYTES)
         .enable_all()
         .build()
     {

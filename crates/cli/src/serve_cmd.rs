@@ -206,6 +206,7 @@ pub fn serve_options(
         },
         refresh_every: Duration::from_secs(s.refresh_seconds.max(1)),
         pg_row_limit: (s.pg_row_limit > 0).then_some(s.pg_row_limit),
+        limits: config.limits.query_limits(),
     }
 }
 

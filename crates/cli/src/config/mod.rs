@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+mod limits;
+
+pub use limits::LimitsConfig;
+
 /// medlake's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +33,8 @@ pub struct Config {
     pub cdc: CdcConfig,
     /// Serving: the web UI, the JSON API and the PostgreSQL protocol.
     pub serve: ServeConfig,
+    /// What one statement and one account may use when serving, per role.
+    pub limits: LimitsConfig,
 }
 
 /// Serving settings (`medlake serve`).
@@ -184,6 +190,7 @@ impl Config {
                 refresh_seconds: 30,
                 pg_row_limit: 0,
             },
+            limits: LimitsConfig::default(),
         }
     }
 

@@ -28,17 +28,19 @@ fn serving_with_real_clients() {
     the_dashboard_api_shows_the_lake_values(&s);
     a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(&s);
     an_admin_starts_a_build_from_the_web_and_the_run_history_shows_it(&s);
+    crate::serve_limits::no_statement_crashes_the_server_and_a_long_query_ends_at_its_timeout(&s);
+    crate::serve_fuzz::a_fuzzed_server_answers_everything_and_stays_up(&s);
 }
 
 /// A lake with a built warehouse, a server over it, and two accounts.
-struct Served {
-    sandbox: Sandbox,
-    server: Child,
-    http: String,
-    pg_port: u16,
-    analyst_password: String,
-    admin_password: String,
-    viewer_password: String,
+pub(crate) struct Served {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) server: Child,
+    pub(crate) http: String,
+    pub(crate) pg_port: u16,
+    pub(crate) analyst_password: String,
+    pub(crate) admin_password: String,
+    pub(crate) viewer_password: String,
 }
 
 impl Drop for Served {
@@ -56,7 +58,7 @@ fn free_port() -> u16 {
 }
 
 /// The line after `password (shown once): ` in a command's output.
-fn shown_password(out: &Output) -> String {
+pub(crate) fn shown_password(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.split_once("password (shown once").map(|(_, p)| p))
@@ -66,7 +68,7 @@ fn shown_password(out: &Output) -> String {
         .to_string()
 }
 
-fn start_server(sandbox: &Sandbox, envs: &[(&str, &str)]) -> (Child, String, u16) {
+pub(crate) fn start_server(sandbox: &Sandbox, envs: &[(&str, &str)]) -> (Child, String, u16) {
     let http = format!("127.0.0.1:{}", free_port());
     let pg_port = free_port();
     let mut server = sandbox.spawn(
@@ -122,7 +124,7 @@ fn lake_rows(sandbox: &Sandbox, sql: &str) -> Vec<String> {
 }
 
 /// psql running one command (`-c`) as `user`.
-fn psql(s: &Served, user: &str, password: &str, command: &str) -> Output {
+pub(crate) fn psql(s: &Served, user: &str, password: &str, command: &str) -> Output {
     Command::new("psql")
         .args([
             "-h",
@@ -143,13 +145,13 @@ fn psql(s: &Served, user: &str, password: &str, command: &str) -> Output {
 }
 
 /// What psql printed for `command`, which must fail.
-fn psql_error(s: &Served, user: &str, password: &str, command: &str) -> String {
+pub(crate) fn psql_error(s: &Served, user: &str, password: &str, command: &str) -> String {
     let out = psql(s, user, password, command);
     assert!(!out.status.success(), "psql should have failed: {command}");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn ok_stdout(out: &Output) -> String {
+pub(crate) fn ok_stdout(out: &Output) -> String {
     assert!(
         out.status.success(),
         "client failed: {}",
@@ -259,7 +261,11 @@ fn psycopg_and_sqlalchemy_read_the_lake(s: &Served) {
 }
 
 /// The audit rows of `account` whose statement contains every one of `fragments`.
-fn audited(s: &Served, account: &str, fragments: &[&str]) -> Vec<medlake_catalog::AuditRecord> {
+pub(crate) fn audited(
+    s: &Served,
+    account: &str,
+    fragments: &[&str],
+) -> Vec<medlake_catalog::AuditRecord> {
     let catalog = medlake_catalog::Catalog::open(&s.sandbox.dir.path().join("catalog.db")).unwrap();
     catalog
         .audit_records(Some(account), 100_000)
@@ -414,7 +420,7 @@ type HttpReply = (u16, Vec<(String, String)>, String);
 
 /// One HTTP exchange through reqwest: status, headers (lowercase names) and body; `None`
 /// when the server cannot be reached. Redirects are not followed (the login answers 303).
-fn http_request(
+pub(crate) fn http_request(
     addr: &str,
     method: &str,
     path: &str,
@@ -461,7 +467,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Logs in through the form and returns the session cookie (`name=value`).
-fn login(http: &str, name: &str, password: &str) -> Option<String> {
+pub(crate) fn login(http: &str, name: &str, password: &str) -> Option<String> {
     let form = format!("name={name}&password={password}");
     let (status, headers, _) = http_request(
         http,
@@ -483,7 +489,7 @@ fn login(http: &str, name: &str, password: &str) -> Option<String> {
     cookie.split(';').next().map(str::to_string)
 }
 
-fn json_body(body: &str) -> serde_json::Value {
+pub(crate) fn json_body(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
 }
 

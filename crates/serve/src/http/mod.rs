@@ -187,6 +187,9 @@ impl From<QueryError> for ApiError {
             },
             QueryError::Refused(_) => ApiError::new(StatusCode::FORBIDDEN, "refused", message),
             QueryError::Failed(_) => ApiError::new(StatusCode::BAD_REQUEST, "failed", message),
+            QueryError::Timeout(_) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
+            }
         }
     }
 }

@@ -36,6 +36,7 @@ pub(super) struct GateHook {
     pub(super) queries: Arc<QueryService>,
     pub(super) accounts: Accounts,
     pub(super) row_limit: Option<usize>,
+    pub(super) running: Arc<super::cancel::RunningStatements>,
 }
 
 impl GateHook {
@@ -60,14 +61,15 @@ impl GateHook {
         statement: &Statement,
         plan: &LogicalPlan,
         params: &ParamValues,
-        format: &Format,
-        options: Arc<FormatOptions>,
+        (format, options): (&Format, Arc<FormatOptions>),
+        cancel: Option<futures::channel::oneshot::Receiver<()>>,
     ) -> PgWireResult<Response> {
         let rows = self
             .queries
             .start_prepared(who, Channel::Pg, statement, plan, params, self.row_limit)
             .await
-            .map_err(pg_error)?;
+            .map_err(pg_error)?
+            .cancelled_by(cancel);
         Ok(Response::Query(encode(rows, format, options)?))
     }
 }
@@ -111,12 +113,13 @@ impl QueryHook for GateHook {
             // Answered by the hooks after this one once admitted.
             return self.admit_control(&who, statement).err().map(Err);
         }
+        let cancel = Some(self.running.signal(&*client));
         let rows = match self
             .queries
             .start(&who, Channel::Pg, statement, self.row_limit)
             .await
         {
-            Ok(rows) => rows,
+            Ok(rows) => rows.cancelled_by(cancel),
             Err(e) => return Some(Err(pg_error(e))),
         };
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
@@ -164,8 +167,16 @@ impl QueryHook for GateHook {
             )));
         };
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let cancel = Some(self.running.signal(info));
         let response = self
-            .run_prepared(&who, statement, logical_plan, params, &format, options)
+            .run_prepared(
+                &who,
+                statement,
+                logical_plan,
+                params,
+                (&format, options),
+                cancel,
+            )
             .await;
         Some(response)
     }

@@ -12,9 +12,11 @@
 //!   [`QueryService::plan_for`] at Parse.
 //! - [`extended`]: the Execute of the extended protocol, which runs the prepared statement
 //!   through [`QueryService::start_prepared`] in the result format the client asked for.
+//! - [`cancel`]: cancel requests reach the statement while its rows stream.
 
 use std::sync::Arc;
 
+mod cancel;
 mod extended;
 mod gate;
 mod unparsable;
@@ -52,10 +54,12 @@ pub async fn serve(
     port: u16,
     row_limit: Option<usize>,
 ) -> Result<()> {
+    let running = Arc::new(cancel::RunningStatements::default());
     let gate = Arc::new(GateHook {
         queries: queries.clone(),
         accounts: accounts.clone(),
         row_limit,
+        running: running.clone(),
     });
     let hooks: Vec<Arc<dyn QueryHook>> = vec![
         gate,
@@ -74,7 +78,10 @@ pub async fn serve(
         )),
         simple: Arc::new(SimpleFront::new(session, queries, accounts.clone())),
         accounts,
-        cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
+        cancel: Arc::new(cancel::CancelFront {
+            running,
+            planning: DefaultCancelHandler::new(connections.clone()),
+        }),
         connections,
     });
     let options = ServerOptions::new()
@@ -95,7 +102,7 @@ struct PgFront {
     simple: Arc<SimpleFront>,
     extended: Arc<ExtendedFront>,
     accounts: Accounts,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<cancel::CancelFront>,
     connections: Arc<ConnectionManager>,
 }
 
@@ -184,6 +191,8 @@ fn pg_error(e: QueryError) -> PgWireError {
         QueryError::Refused(_) => "42501",
         QueryError::Parse { .. } => "42601",
         QueryError::Failed(_) => "XX000",
+        // query_canceled, as PostgreSQL's statement_timeout.
+        QueryError::Timeout(_) => "57014",
     };
     refusal(code, e.to_string())
 }

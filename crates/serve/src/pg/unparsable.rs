@@ -21,7 +21,7 @@ use pgwire::messages::PgWireBackendMessage;
 
 use super::principal;
 use crate::accounts::Accounts;
-use crate::query::{Channel, QueryService};
+use crate::query::{on_statement_stack, Channel, QueryService};
 
 /// The error for `sql` if the protocol layer cannot parse it, audited for the caller.
 fn unparsable(
@@ -30,11 +30,39 @@ fn unparsable(
     client: &(dyn ClientInfo + Send + Sync),
     sql: &str,
 ) -> Option<PgWireError> {
-    let error = PostgresCompatibilityParser::new().parse(sql).err()?;
-    if let Ok(who) = principal(accounts, client) {
-        queries.reject_unparsable(&who, Channel::Pg, sql, &error.to_string());
+    let who = principal(accounts, client);
+    // Too long to parse at all: refused (and audited with its beginning) first.
+    if let Ok(who) = &who {
+        if let Err(e) = queries.check_text(who, Channel::Pg, sql) {
+            return Some(super::pg_error(e));
+        }
     }
-    Some(PgWireError::ApiError(Box::new(error)))
+    // Parsed (with the front's rewrite passes), checked for depth and dropped on a stack
+    // sized for the text, before datafusion-postgres parses it on a server thread.
+    let limits = queries.limits();
+    let verdict = on_statement_stack(sql.len(), || {
+        match PostgresCompatibilityParser::new().parse(sql) {
+            Err(error) => Some(Err(error)),
+            Ok(statements) => statements
+                .iter()
+                .find_map(|s| limits.check_depth(s).err())
+                .map(Ok),
+        }
+    });
+    match (verdict, who) {
+        (Ok(None), _) => None,
+        (Ok(Some(Ok(too_deep))), Ok(who)) => {
+            Some(super::pg_error(queries.reject_too_deep(&who, Channel::Pg, too_deep)))
+        }
+        (Ok(Some(Ok(too_deep))), Err(_)) => Some(super::pg_error(too_deep)),
+        (Ok(Some(Err(error))), who) => {
+            if let Ok(who) = who {
+                queries.reject_unparsable(&who, Channel::Pg, sql, &error.to_string());
+            }
+            Some(PgWireError::ApiError(Box::new(error)))
+        }
+        (Err(failed), _) => Some(super::pg_error(failed)),
+    }
 }
 
 /// The simple protocol: datafusion-postgres' handling, after the unparsable check.

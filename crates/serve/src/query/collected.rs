@@ -10,7 +10,9 @@ use std::time::Instant;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::sql::sqlparser::ast::Statement;
 
-use super::{admission, parse_one, Channel, QueryError, QueryOutput, QueryService};
+use super::{
+    admission, on_statement_stack, parse_one, Channel, QueryError, QueryOutput, QueryService,
+};
 use crate::accounts::Principal;
 
 /// Results of reference reads (labels, hospital lists), kept until a refresh finds a new
@@ -68,10 +70,27 @@ impl QueryService {
         reuse: Reuse,
     ) -> std::result::Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        let statement = match parse_one(sql).and_then(refuse_set_over_http) {
+        self.check_text(who, channel, sql)?;
+        // Parsed, checked for depth and (if refused) dropped on a stack sized for the text.
+        let limits = self.limits();
+        let parsed = on_statement_stack(sql.len(), || match parse_one(sql) {
+            Err(e) => Parsed::Failed(e),
+            Ok(statement) => match limits.check_depth(&statement) {
+                Ok(()) => Parsed::Fine(statement),
+                Err(e) => Parsed::TooDeep(e),
+            },
+        })
+        .unwrap_or_else(Parsed::Failed);
+        let (statement, audited_text) = match parsed {
+            Parsed::Fine(statement) => (refuse_set_over_http(statement), sql.to_string()),
+            Parsed::TooDeep(e) => (Err(e), self.too_deep_text()),
+            Parsed::Failed(e) => (Err(e), sql.to_string()),
+        };
+        let statement = match statement {
             Ok(statement) => statement,
             Err(e) => {
-                self.refused_or_failed(self.pending_audit(who, channel, sql, started), who, &e);
+                let audit = self.pending_audit(who, channel, &audited_text, started);
+                self.refused_or_failed(audit, who, &e);
                 return Err(e);
             }
         };
@@ -89,10 +108,7 @@ impl QueryService {
         };
         let stream = self.start(who, channel, &statement, Some(limit)).await?;
         let schema = stream.schema();
-        let (batches, truncated) = stream
-            .collect_all()
-            .await
-            .map_err(|e| QueryError::Failed(e.to_string()))?;
+        let (batches, truncated) = stream.collect_all().await?;
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
         let output = QueryOutput {
             schema,
@@ -123,7 +139,7 @@ impl QueryService {
         kept: QueryOutput,
         started: Instant,
     ) -> std::result::Result<QueryOutput, QueryError> {
-        let audit = self.pending_audit(who, channel, &statement.to_string(), started);
+        let audit = self.shaped_audit(who, channel, statement, started)?;
         if let Err(e) = admission::verdict(&self.ctx, who, statement) {
             self.refused_or_failed(audit, who, &e);
             return Err(e);
@@ -145,6 +161,13 @@ fn refuse_set_over_http(statement: Statement) -> std::result::Result<Statement, 
         ));
     }
     Ok(statement)
+}
+
+/// A statement text after parsing and the depth check.
+enum Parsed {
+    Fine(Statement),
+    TooDeep(QueryError),
+    Failed(QueryError),
 }
 
 /// Whether a statement's rows may be kept for the next asker.

@@ -8,13 +8,16 @@
 //! - execution failed part-way: `failed` with the error, the rows sent before it and the
 //!   milliseconds;
 //! - the reader stopped early (a client disconnected, a portal closed, an HTTP request was
-//!   abandoned): `cancelled` with the rows sent so far.
+//!   abandoned): `cancelled` with the rows sent so far;
+//! - the statement's deadline passed first: `timeout` with the rows sent so far; the
+//!   execution is dropped with the stream, which stops DataFusion's tasks.
 //!
 //! A stream ends in exactly one of these, and the audit is taken out of the stream the first
 //! time one happens, so no statement is audited twice or not at all. Statements that never
 //! reach a stream (refused, unparsable, failing to plan) are audited by the caller in
 //! [`QueryService`](super::QueryService) before it returns the error.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,11 +28,67 @@ use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafusion::physical_plan::RecordBatchStream;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use medlake_catalog::{AuditFigures, Catalog};
 
-use super::Channel;
+use super::limits::{Limits, Slot};
+use super::{Channel, QueryError};
 use crate::accounts::Principal;
+
+/// What a running statement holds under its limits: its slot (given back when the stream
+/// ends), its deadline, and how to word a memory or time error for its asker.
+pub(crate) struct StatementGuard {
+    _slot: Slot,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    timeout_message: String,
+    memory_message: Option<String>,
+}
+
+impl StatementGuard {
+    pub(crate) fn new(
+        slot: Slot,
+        deadline: Option<tokio::time::Instant>,
+        limits: &Limits,
+        asker: &str,
+    ) -> StatementGuard {
+        let timeout_message = match limits.timeout {
+            Some(t) => format!(
+                "statement timeout: {} s, the limit of {asker}, reached",
+                t.as_secs()
+            ),
+            None => String::new(),
+        };
+        StatementGuard {
+            _slot: slot,
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            timeout_message,
+            memory_message: limits.memory_bytes.map(|b| {
+                format!(
+                    "the statement needs more than {} MiB of memory, the limit of {asker}",
+                    b / (1024 * 1024)
+                )
+            }),
+        }
+    }
+
+    /// An execution error in the asker's terms: running out of the statement's memory
+    /// says so and names the limit.
+    pub(crate) fn explain(&self, e: DataFusionError) -> DataFusionError {
+        match (&self.memory_message, e.find_root()) {
+            (Some(message), DataFusionError::ResourcesExhausted(_)) => {
+                DataFusionError::ResourcesExhausted(message.clone())
+            }
+            _ => e,
+        }
+    }
+
+    /// Whether the deadline has passed (registers for a wake-up when it has not).
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline
+            .as_mut()
+            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+    }
+}
 
 /// The audit row a running statement owes, written once by [`PendingAudit::write`].
 pub(crate) struct PendingAudit {
@@ -91,7 +150,10 @@ pub struct RowStream {
     limit: Option<usize>,
     rows: usize,
     truncated: bool,
+    timed_out: bool,
     audit: Option<PendingAudit>,
+    guard: Option<StatementGuard>,
+    cancel: Option<futures::channel::oneshot::Receiver<()>>,
 }
 
 impl RowStream {
@@ -107,8 +169,28 @@ impl RowStream {
             limit,
             rows: 0,
             truncated: false,
+            timed_out: false,
             audit: Some(audit),
+            guard: None,
+            cancel: None,
         }
+    }
+
+    /// Ends the statement when `signal` fires (a PostgreSQL cancel request for its
+    /// connection): audited `cancelled`, execution dropped with the stream.
+    pub fn cancelled_by(
+        mut self,
+        signal: Option<futures::channel::oneshot::Receiver<()>>,
+    ) -> RowStream {
+        self.cancel = signal;
+        self
+    }
+
+    /// The stream under a statement's limits: it ends at the deadline and words memory
+    /// errors for the asker; the slot is given back when the stream is dropped.
+    pub(crate) fn guarded(mut self, guard: StatementGuard) -> RowStream {
+        self.guard = Some(guard);
+        self
     }
 
     /// Column names and types of the rows.
@@ -118,10 +200,14 @@ impl RowStream {
 
     /// Reads every batch (at most the limit's rows). The stream's audit row is written
     /// when this returns.
-    pub async fn collect_all(mut self) -> Result<(Vec<RecordBatch>, bool), DataFusionError> {
+    pub async fn collect_all(mut self) -> Result<(Vec<RecordBatch>, bool), QueryError> {
         let mut batches = Vec::new();
         while let Some(batch) = self.next().await {
-            batches.push(batch?);
+            match batch {
+                Ok(batch) => batches.push(batch),
+                Err(e) if self.timed_out => return Err(QueryError::Timeout(e.to_string())),
+                Err(e) => return Err(QueryError::Failed(e.to_string())),
+            }
         }
         Ok((batches, self.truncated))
     }
@@ -147,6 +233,26 @@ impl Stream for RowStream {
         if this.audit.is_none() {
             return Poll::Ready(None);
         }
+        if let Some(signal) = this.cancel.as_mut() {
+            match signal.poll_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    this.cancel = None;
+                    let message = "canceling statement due to user request";
+                    this.end("cancelled", Some(message));
+                    return Poll::Ready(Some(Err(DataFusionError::Execution(message.into()))));
+                }
+                // The connection's next statement took the signal over.
+                Poll::Ready(Err(_)) => this.cancel = None,
+                Poll::Pending => {}
+            }
+        }
+        let expired = this.guard.as_mut().is_some_and(|g| g.expired(cx));
+        if let Some(guard) = this.guard.as_ref().filter(|_| expired) {
+            let message = guard.timeout_message.clone();
+            this.timed_out = true;
+            this.end("timeout", Some(&message));
+            return Poll::Ready(Some(Err(DataFusionError::Execution(message))));
+        }
         loop {
             match this.inner.poll_next_unpin(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -155,6 +261,10 @@ impl Stream for RowStream {
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    let e = match &this.guard {
+                        Some(guard) => guard.explain(e),
+                        None => e,
+                    };
                     this.end("failed", Some(&e.to_string()));
                     return Poll::Ready(Some(Err(e)));
                 }

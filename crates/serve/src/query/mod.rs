@@ -7,6 +7,7 @@
 //! - [`admission`]: the policy (read-only SQL, engine settings, what a role reads). Grants,
 //!   row filters and masks (governance) grow there and apply to every channel at once.
 //! - [`execution`]: planning on the shared session, the row stream and its audit.
+//! - [`limits`]: statement size and nesting, timeouts, memory and slots per role.
 //!
 //! Serving is read-only: statements that would change data or the schema are refused
 //! whatever the role. A viewer reads the report tables (`ads_*`) only.
@@ -14,9 +15,14 @@
 mod admission;
 mod collected;
 mod execution;
+mod limits;
 
 pub use admission::{is_read_only, is_session_control, parse_one};
 pub use execution::RowStream;
+pub use limits::{
+    on_statement_stack, Limits, QueryLimits, Slot, MAX_STATEMENT_BYTES_CEILING,
+    SERVE_STACK_BYTES, STACK_BYTES_PER_TEXT_BYTE,
+};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +32,11 @@ use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion::common::ParamValues;
 use deltalake::datafusion::execution::context::SessionContext;
+use deltalake::datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use deltalake::datafusion::execution::{SessionState, TaskContext};
 use deltalake::datafusion::logical_expr::LogicalPlan;
+use deltalake::datafusion::physical_plan::execute_stream;
 use deltalake::datafusion::prelude::SessionConfig;
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::Statement;
@@ -38,7 +48,8 @@ use tracing::{debug, info};
 use crate::accounts::Principal;
 use crate::{Result, ServeError};
 use collected::ReferenceCache;
-use execution::PendingAudit;
+use execution::{PendingAudit, StatementGuard};
+use limits::Slots;
 
 /// The database (DataFusion catalog) name clients see, e.g. `psql -d medlake`.
 pub const DATABASE: &str = "medlake";
@@ -83,6 +94,8 @@ pub enum QueryError {
     Refused(String),
     /// Planning or execution failed (unknown table, type error, ...).
     Failed(String),
+    /// The statement reached its timeout.
+    Timeout(String),
 }
 
 impl QueryError {
@@ -90,6 +103,7 @@ impl QueryError {
     pub(crate) fn outcome(&self) -> &'static str {
         match self {
             QueryError::Refused(_) => "refused",
+            QueryError::Timeout(_) => "timeout",
             QueryError::Parse { .. } | QueryError::Failed(_) => "failed",
         }
     }
@@ -105,7 +119,7 @@ impl std::fmt::Display for QueryError {
             } => write!(f, "syntax error at line {line}, column {column}: {message}"),
             QueryError::Parse { message, .. } => write!(f, "syntax error: {message}"),
             QueryError::Refused(m) => write!(f, "refused: {m}"),
-            QueryError::Failed(m) => f.write_str(m),
+            QueryError::Failed(m) | QueryError::Timeout(m) => f.write_str(m),
         }
     }
 }
@@ -133,12 +147,24 @@ pub struct QueryService {
     refreshing: Mutex<()>,
     tables: RwLock<Vec<TableSummary>>,
     reference: std::sync::Mutex<ReferenceCache>,
+    limits: QueryLimits,
+    slots: Slots,
 }
 
 impl QueryService {
     /// A query engine with every lake table registered under `medlake.public`, and the
-    /// PostgreSQL system catalog (`pg_catalog`) that BI tools introspect.
+    /// PostgreSQL system catalog (`pg_catalog`) that BI tools introspect; the default
+    /// limits.
     pub async fn open(lake: Lake, catalog: Arc<Catalog>) -> Result<QueryService> {
+        QueryService::open_with(lake, catalog, QueryLimits::default()).await
+    }
+
+    /// [`open`](Self::open) with the given limits.
+    pub async fn open_with(
+        lake: Lake,
+        catalog: Arc<Catalog>,
+        limits: QueryLimits,
+    ) -> Result<QueryService> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(DATABASE, SCHEMA);
@@ -158,6 +184,8 @@ impl QueryService {
             refreshing: Mutex::new(()),
             tables: RwLock::new(Vec::new()),
             reference: std::sync::Mutex::new(ReferenceCache::default()),
+            slots: Slots::new(&limits),
+            limits,
         };
         service.refresh().await?;
         Ok(service)
@@ -234,8 +262,8 @@ impl QueryService {
         statement: &Statement,
     ) -> std::result::Result<(), QueryError> {
         let started = Instant::now();
+        let audit = self.shaped_audit(who, channel, statement, started)?;
         let verdict = admission::verdict(&self.ctx, who, statement);
-        let audit = self.pending_audit(who, channel, &statement.to_string(), started);
         match &verdict {
             Ok(()) => audit.write("ok", None, None),
             Err(e) => self.refused_or_failed(audit, who, e),
@@ -254,12 +282,12 @@ impl QueryService {
         statement: &Statement,
     ) -> std::result::Result<LogicalPlan, QueryError> {
         let started = Instant::now();
+        let audit = self.shaped_audit(who, channel, statement, started)?;
         let planned = match admission::verdict(&self.ctx, who, statement) {
             Ok(()) => self.plan(statement).await,
             Err(e) => Err(e),
         };
         if let Err(e) = &planned {
-            let audit = self.pending_audit(who, channel, &statement.to_string(), started);
             self.refused_or_failed(audit, who, e);
         }
         planned
@@ -277,13 +305,16 @@ impl QueryService {
         limit: Option<usize>,
     ) -> std::result::Result<RowStream, QueryError> {
         let started = Instant::now();
-        let audit = self.pending_audit(who, channel, &statement.to_string(), started);
+        let audit = self.shaped_audit(who, channel, statement, started)?;
         let planned = match admission::verdict(&self.ctx, who, statement) {
             Ok(()) => self.plan(statement).await,
             Err(e) => Err(e),
         };
         match planned {
-            Ok(plan) => self.execute(plan, limit, audit, who).await,
+            Ok(plan) => {
+                self.execute(plan, limit, audit, who, channel, started)
+                    .await
+            }
             Err(e) => {
                 self.refused_or_failed(audit, who, &e);
                 Err(e)
@@ -304,14 +335,17 @@ impl QueryService {
         limit: Option<usize>,
     ) -> std::result::Result<RowStream, QueryError> {
         let started = Instant::now();
-        let audit = self.pending_audit(who, channel, &statement.to_string(), started);
+        let audit = self.shaped_audit(who, channel, statement, started)?;
         let bound = admission::verdict(&self.ctx, who, statement).and_then(|()| {
             plan.clone()
                 .replace_params_with_values(params)
                 .map_err(|e| QueryError::Failed(e.to_string()))
         });
         match bound {
-            Ok(plan) => self.execute(plan, limit, audit, who).await,
+            Ok(plan) => {
+                self.execute(plan, limit, audit, who, channel, started)
+                    .await
+            }
             Err(e) => {
                 self.refused_or_failed(audit, who, &e);
                 Err(e)
@@ -330,30 +364,128 @@ impl QueryService {
             .map_err(|e| QueryError::Failed(e.to_string()))
     }
 
+    /// Runs an admitted plan under the asker's limits: waits for a slot (until the
+    /// statement's deadline), then executes it with its own memory pool.
     async fn execute(
         &self,
         plan: LogicalPlan,
         limit: Option<usize>,
         audit: PendingAudit,
         who: &Principal,
+        channel: Channel,
+        started: Instant,
     ) -> std::result::Result<RowStream, QueryError> {
-        let frame = match self.ctx.execute_logical_plan(plan).await {
-            Ok(frame) => frame,
+        let (limits, asker) = self.limits.for_asker(who, channel);
+        let deadline = limits
+            .timeout
+            .map(|t| tokio::time::Instant::from_std(started) + t);
+        let slot = match self.slots.acquire(who, channel, limits, deadline).await {
+            Ok(slot) => slot,
             Err(e) => {
-                let e = QueryError::Failed(e.to_string());
                 self.refused_or_failed(audit, who, &e);
                 return Err(e);
             }
         };
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        match frame.execute_stream().await {
-            Ok(stream) => Ok(RowStream::new(schema, stream, limit, audit)),
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let state = self.ctx.state();
+        let guard = StatementGuard::new(slot, deadline, limits, asker);
+        let started_plan = match state.create_physical_plan(&plan).await {
+            Ok(physical) => self
+                .statement_task(&state, limits)
+                .and_then(|task| execute_stream(physical, task).map_err(|e| guard.explain(e))),
+            Err(e) => Err(e),
+        };
+        match started_plan {
+            Ok(stream) => Ok(RowStream::new(schema, stream, limit, audit).guarded(guard)),
             Err(e) => {
                 let e = QueryError::Failed(e.to_string());
                 self.refused_or_failed(audit, who, &e);
                 Err(e)
             }
         }
+    }
+
+    /// The task context a statement runs in: the shared session, with a memory pool of
+    /// the statement's own (the disk for spilling, object stores and caches shared).
+    fn statement_task(
+        &self,
+        state: &SessionState,
+        limits: &Limits,
+    ) -> deltalake::datafusion::error::Result<Arc<TaskContext>> {
+        let task = TaskContext::from(state);
+        let Some(bytes) = limits.memory_bytes else {
+            return Ok(Arc::new(task));
+        };
+        let base = state.runtime_env();
+        let mut builder = RuntimeEnvBuilder::new();
+        builder.disk_manager = Some(base.disk_manager.clone());
+        builder.object_store_registry = base.object_store_registry.clone();
+        builder.memory_pool = Some(Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(bytes),
+            std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN),
+        )));
+        let mut runtime = builder.build()?;
+        runtime.cache_manager = base.cache_manager.clone();
+        Ok(Arc::new(task.with_runtime(Arc::new(runtime))))
+    }
+
+    /// The audit a statement owes, once its nesting is known to be within the limit (a
+    /// deeper one is refused and audited without its text, which is never printed).
+    fn shaped_audit(
+        &self,
+        who: &Principal,
+        channel: Channel,
+        statement: &Statement,
+        started: Instant,
+    ) -> std::result::Result<PendingAudit, QueryError> {
+        if let Err(e) = self.limits.check_depth(statement) {
+            let text = self.too_deep_text();
+            self.refused_or_failed(self.pending_audit(who, channel, &text, started), who, &e);
+            return Err(e);
+        }
+        Ok(self.pending_audit(who, channel, &statement.to_string(), started))
+    }
+
+    /// What the audit records instead of a statement nested too deep to print.
+    pub(crate) fn too_deep_text(&self) -> String {
+        format!(
+            "(not shown: nested deeper than {} levels)",
+            self.limits.max_expression_depth
+        )
+    }
+
+    /// Audits a statement refused for its nesting before it became a statement to run
+    /// (the PostgreSQL front checks the text first) and returns the error.
+    pub fn reject_too_deep(&self, who: &Principal, channel: Channel, e: QueryError) -> QueryError {
+        let audit = self.pending_audit(who, channel, &self.too_deep_text(), Instant::now());
+        self.refused_or_failed(audit, who, &e);
+        e
+    }
+
+    /// Refuses, before it is parsed, a statement text longer than the limit; audited with
+    /// its beginning only.
+    pub fn check_text(
+        &self,
+        who: &Principal,
+        channel: Channel,
+        sql: &str,
+    ) -> std::result::Result<(), QueryError> {
+        let Err(e) = self.limits.check_text(sql) else {
+            return Ok(());
+        };
+        let head: String = sql.chars().take(200).collect();
+        let text = format!("{head}... ({} bytes)", sql.len());
+        self.refused_or_failed(
+            self.pending_audit(who, channel, &text, Instant::now()),
+            who,
+            &e,
+        );
+        Err(e)
+    }
+
+    /// The limits this service applies.
+    pub fn limits(&self) -> &QueryLimits {
+        &self.limits
     }
 
     fn pending_audit(
