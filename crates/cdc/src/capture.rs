@@ -445,9 +445,16 @@ mod tests {
             ..Default::default()
         };
         add(&mut pending, tx(&first), &versions, &mut figures).unwrap();
-        flush(&mut pending, &mut sink, &catalog, "k", &mut versions, &mut figures)
-            .await
-            .unwrap();
+        flush(
+            &mut pending,
+            &mut sink,
+            &catalog,
+            "k",
+            &mut versions,
+            &mut figures,
+        )
+        .await
+        .unwrap();
         assert_eq!(sink.written, vec!["user"]);
         assert!(figures.stuck["payment"].contains("binlog.000002:500"));
         assert_eq!(versions.get("payment"), None);
@@ -459,11 +466,21 @@ mod tests {
         // Later changes of the stopped table are counted, not written; the others land.
         let second = BinlogPosition::new("binlog.000002", 900);
         add(&mut pending, tx(&second), &versions, &mut figures).unwrap();
-        flush(&mut pending, &mut sink, &catalog, "k", &mut versions, &mut figures)
-            .await
-            .unwrap();
+        flush(
+            &mut pending,
+            &mut sink,
+            &catalog,
+            "k",
+            &mut versions,
+            &mut figures,
+        )
+        .await
+        .unwrap();
         assert_eq!(sink.written, vec!["user", "user"]);
-        assert_eq!(figures.skipped[&("payment", SkipReason::TableStopped)].events, 1);
+        assert_eq!(
+            figures.skipped[&("payment", SkipReason::TableStopped)].events,
+            1
+        );
         let summary = figures.skipped_summary().unwrap();
         assert!(summary.contains("payment: stopped"), "{summary}");
         assert!(summary.contains("--resync payment"), "{summary}");

@@ -322,7 +322,11 @@ impl TransactionStream {
             changes: std::mem::take(&mut self.pending),
             skipped: std::mem::take(&mut self.skipped),
         };
-        debug!(changes = held.changes.len(), held = self.prepared.len() + 1, "XA transaction prepared");
+        debug!(
+            changes = held.changes.len(),
+            held = self.prepared.len() + 1,
+            "XA transaction prepared"
+        );
         self.prepared.insert(id, held);
         self.commit(None, log_pos, ts)
     }

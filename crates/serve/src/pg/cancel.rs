@@ -16,10 +16,13 @@ use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::ClientInfo;
 use pgwire::messages::cancel::CancelRequest;
 
+/// A connection, as a cancel request names it: its process id and secret key.
+type ConnectionKey = (i32, Vec<u8>);
+
 /// The signal of the statement running on each connection.
 #[derive(Default)]
 pub(super) struct RunningStatements {
-    signals: Mutex<HashMap<(i32, Vec<u8>), oneshot::Sender<()>>>,
+    signals: Mutex<HashMap<ConnectionKey, oneshot::Sender<()>>>,
 }
 
 impl RunningStatements {

@@ -51,9 +51,11 @@ fn unparsable(
     });
     match (verdict, who) {
         (Ok(None), _) => None,
-        (Ok(Some(Ok(too_deep))), Ok(who)) => {
-            Some(super::pg_error(queries.reject_too_deep(&who, Channel::Pg, too_deep)))
-        }
+        (Ok(Some(Ok(too_deep))), Ok(who)) => Some(super::pg_error(queries.reject_too_deep(
+            &who,
+            Channel::Pg,
+            too_deep,
+        ))),
         (Ok(Some(Ok(too_deep))), Err(_)) => Some(super::pg_error(too_deep)),
         (Ok(Some(Err(error))), who) => {
             if let Ok(who) = who {

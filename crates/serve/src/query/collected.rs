@@ -76,13 +76,13 @@ impl QueryService {
         let parsed = on_statement_stack(sql.len(), || match parse_one(sql) {
             Err(e) => Parsed::Failed(e),
             Ok(statement) => match limits.check_depth(&statement) {
-                Ok(()) => Parsed::Fine(statement),
+                Ok(()) => Parsed::Fine(Box::new(statement)),
                 Err(e) => Parsed::TooDeep(e),
             },
         })
         .unwrap_or_else(Parsed::Failed);
         let (statement, audited_text) = match parsed {
-            Parsed::Fine(statement) => (refuse_set_over_http(statement), sql.to_string()),
+            Parsed::Fine(statement) => (refuse_set_over_http(*statement), sql.to_string()),
             Parsed::TooDeep(e) => (Err(e), self.too_deep_text()),
             Parsed::Failed(e) => (Err(e), sql.to_string()),
         };
@@ -165,7 +165,7 @@ fn refuse_set_over_http(statement: Statement) -> std::result::Result<Statement, 
 
 /// A statement text after parsing and the depth check.
 enum Parsed {
-    Fine(Statement),
+    Fine(Box<Statement>),
     TooDeep(QueryError),
     Failed(QueryError),
 }

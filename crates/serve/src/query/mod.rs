@@ -20,8 +20,8 @@ mod limits;
 pub use admission::{is_read_only, is_session_control, parse_one};
 pub use execution::RowStream;
 pub use limits::{
-    on_statement_stack, Limits, QueryLimits, Slot, MAX_STATEMENT_BYTES_CEILING,
-    SERVE_STACK_BYTES, STACK_BYTES_PER_TEXT_BYTE,
+    on_statement_stack, Limits, QueryLimits, Slot, MAX_STATEMENT_BYTES_CEILING, SERVE_STACK_BYTES,
+    STACK_BYTES_PER_TEXT_BYTE,
 };
 
 use std::collections::HashMap;
