@@ -185,6 +185,43 @@ fn a_query_past_its_timeout_ends_there_while_others_are_answered(s: &Served) {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].outcome, "cancelled");
     assert_alive(s, port, "the cancel request");
+
+    // A client that goes away without a word (killed) ends its statement too.
+    let mut gone = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "analyst2"])
+        .args([
+            "-d",
+            "medlake",
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            &hog.replace("c.id DESC", "c.id * 2 DESC"),
+        ])
+        .env("PGPASSWORD", &colleague_password)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    gone.kill().unwrap();
+    gone.wait().unwrap();
+    let fragment = ["c.id * 2 DESC"];
+    let mut audit = audited(s, "analyst2", &fragment);
+    for _ in 0..100 {
+        if !audit.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        audit = audited(s, "analyst2", &fragment);
+    }
+    assert_eq!(audit.len(), 1, "the abandoned statement was not ended");
+    assert_eq!(audit[0].outcome, "cancelled");
+    assert_eq!(
+        audit[0].error.as_deref(),
+        Some("the client closed its connection")
+    );
+    assert_alive(s, port, "a client that went away");
     let _ = server.kill();
     let _ = server.wait();
 }

@@ -62,7 +62,7 @@ impl GateHook {
         plan: &LogicalPlan,
         params: &ParamValues,
         (format, options): (&Format, Arc<FormatOptions>),
-        cancel: Option<futures::channel::oneshot::Receiver<()>>,
+        cancel: Option<futures::channel::oneshot::Receiver<&'static str>>,
     ) -> PgWireResult<Response> {
         let rows = self
             .queries

@@ -13,19 +13,22 @@
 //! - [`extended`]: the Execute of the extended protocol, which runs the prepared statement
 //!   through [`QueryService::start_prepared`] in the result format the client asked for.
 //! - [`cancel`]: cancel requests reach the statement while its rows stream.
+//! - [`listener`]: accepts connections and ends a connection's statement when its client
+//!   closes the connection.
 
 use std::sync::Arc;
 
 mod cancel;
 mod extended;
 mod gate;
+mod listener;
 mod unparsable;
 
 use async_trait::async_trait;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
-use datafusion_postgres::{DfSessionService, QueryHook, ServerOptions};
+use datafusion_postgres::{DfSessionService, QueryHook};
 use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::{
@@ -55,6 +58,7 @@ pub async fn serve(
     row_limit: Option<usize>,
 ) -> Result<()> {
     let running = Arc::new(cancel::RunningStatements::default());
+    let watched = running.clone();
     let gate = Arc::new(GateHook {
         queries: queries.clone(),
         accounts: accounts.clone(),
@@ -79,21 +83,20 @@ pub async fn serve(
         simple: Arc::new(SimpleFront::new(session, queries, accounts.clone())),
         accounts,
         cancel: Arc::new(cancel::CancelFront {
-            running,
+            running: running.clone(),
             planning: DefaultCancelHandler::new(connections.clone()),
         }),
         connections,
     });
-    let options = ServerOptions::new()
-        .with_host(host.to_string())
-        .with_port(port);
-    datafusion_postgres::serve_with_handlers(front, &options)
+    let listener = tokio::net::TcpListener::bind((host, port))
         .await
         .map_err(|e| ServeError::Listen {
             what: "PostgreSQL",
             addr: format!("{host}:{port}"),
             reason: e.to_string(),
-        })
+        })?;
+    listener::accept(listener, front, watched).await;
+    Ok(())
 }
 
 /// The handlers of one server: SCRAM logins, datafusion-postgres for the protocol, the

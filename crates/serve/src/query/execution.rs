@@ -153,7 +153,7 @@ pub struct RowStream {
     timed_out: bool,
     audit: Option<PendingAudit>,
     guard: Option<StatementGuard>,
-    cancel: Option<futures::channel::oneshot::Receiver<()>>,
+    cancel: Option<futures::channel::oneshot::Receiver<&'static str>>,
 }
 
 impl RowStream {
@@ -176,11 +176,12 @@ impl RowStream {
         }
     }
 
-    /// Ends the statement when `signal` fires (a PostgreSQL cancel request for its
-    /// connection): audited `cancelled`, execution dropped with the stream.
+    /// Ends the statement when `signal` fires with its reason (a PostgreSQL cancel request
+    /// for its connection, the client gone): audited `cancelled`, execution dropped with
+    /// the stream.
     pub fn cancelled_by(
         mut self,
-        signal: Option<futures::channel::oneshot::Receiver<()>>,
+        signal: Option<futures::channel::oneshot::Receiver<&'static str>>,
     ) -> RowStream {
         self.cancel = signal;
         self
@@ -235,9 +236,8 @@ impl Stream for RowStream {
         }
         if let Some(signal) = this.cancel.as_mut() {
             match signal.poll_unpin(cx) {
-                Poll::Ready(Ok(())) => {
+                Poll::Ready(Ok(message)) => {
                     this.cancel = None;
-                    let message = "canceling statement due to user request";
                     this.end("cancelled", Some(message));
                     return Poll::Ready(Some(Err(DataFusionError::Execution(message.into()))));
                 }

@@ -14,6 +14,7 @@
 
 mod admission;
 mod collected;
+mod engine_threads;
 mod execution;
 mod limits;
 
@@ -149,6 +150,7 @@ pub struct QueryService {
     reference: std::sync::Mutex<ReferenceCache>,
     limits: QueryLimits,
     slots: Slots,
+    engine: engine_threads::EngineThreads,
 }
 
 impl QueryService {
@@ -186,6 +188,8 @@ impl QueryService {
             reference: std::sync::Mutex::new(ReferenceCache::default()),
             slots: Slots::new(&limits),
             limits,
+            engine: engine_threads::EngineThreads::start()
+                .map_err(|e| ServeError::Engine(format!("cannot start the query threads: {e}")))?,
         };
         service.refresh().await?;
         Ok(service)
@@ -392,7 +396,8 @@ impl QueryService {
         let started_plan = match state.create_physical_plan(&plan).await {
             Ok(physical) => self
                 .statement_task(&state, limits)
-                .and_then(|task| execute_stream(physical, task).map_err(|e| guard.explain(e))),
+                .and_then(|task| self.run_on_engine(channel, physical, task))
+                .map_err(|e| guard.explain(e)),
             Err(e) => Err(e),
         };
         match started_plan {
@@ -402,6 +407,22 @@ impl QueryService {
                 self.refused_or_failed(audit, who, &e);
                 Err(e)
             }
+        }
+    }
+
+    /// Starts a physical plan: SQL channels on the engine threads (see
+    /// [`engine_threads`]), dashboards where they are asked, next to the web front.
+    fn run_on_engine(
+        &self,
+        channel: Channel,
+        physical: Arc<dyn deltalake::datafusion::physical_plan::ExecutionPlan>,
+        task: Arc<TaskContext>,
+    ) -> deltalake::datafusion::error::Result<
+        deltalake::datafusion::execution::SendableRecordBatchStream,
+    > {
+        match channel {
+            Channel::Dashboard => execute_stream(physical, task),
+            Channel::Http | Channel::Pg => self.engine.execute(physical, task),
         }
     }
 

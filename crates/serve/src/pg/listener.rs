@@ -1,0 +1,72 @@
+//! Accepting PostgreSQL connections: each is served by pgwire, and watched for its client
+//! going away. While a statement streams its rows the connection's task does not read from
+//! the socket, so a client that disconnected would go unnoticed until the next write,
+//! which for a long query (a sort, a join) comes only at its end. The watcher waits on a
+//! duplicate of the socket for the peer's close (`EPOLLRDHUP`) and ends the running
+//! statement at once (audited `cancelled`, "the client closed its connection").
+
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use pgwire::api::PgWireServerHandlers;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, warn};
+
+use super::cancel::RunningStatements;
+
+/// Serves every connection to `listener` with `handlers`, until accepting fails for good.
+pub(super) async fn accept(
+    listener: TcpListener,
+    handlers: Arc<impl PgWireServerHandlers + Send + Sync + 'static>,
+    running: Arc<RunningStatements>,
+) {
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                warn!(error = %e, "cannot accept a PostgreSQL connection");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let watcher = hangup_watcher(&socket, peer, running.clone());
+        let handlers = handlers.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                debug!(error = %e, "PostgreSQL connection ended with an error");
+            }
+            if let Some(watcher) = watcher {
+                watcher.abort();
+            }
+        });
+    }
+}
+
+/// Watches a duplicate of `socket` for the client's close; `None` when the socket cannot
+/// be watched (the statement then ends at its timeout instead).
+fn hangup_watcher(
+    socket: &TcpStream,
+    peer: SocketAddr,
+    running: Arc<RunningStatements>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let duplicate: OwnedFd = socket.as_fd().try_clone_to_owned().ok()?;
+    // SAFETY: the `OwnedFd` is a valid open descriptor that the `AsyncFd` owns for its
+    // whole life, and always returns the same raw descriptor.
+    let watched = unsafe { AsyncFd::register_with_interest(duplicate, Interest::READABLE) }.ok()?;
+    Some(tokio::spawn(async move {
+        loop {
+            let Ok(mut ready) = watched.readable().await else {
+                return;
+            };
+            if ready.ready().is_read_closed() {
+                running.client_gone(peer);
+                return;
+            }
+            // The client's next message arrived: pgwire reads it; wait for more.
+            ready.clear_ready();
+        }
+    }))
+}
