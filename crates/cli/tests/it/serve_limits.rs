@@ -106,7 +106,10 @@ fn a_query_past_its_timeout_ends_there_while_others_are_answered(s: &Served) {
     let colleague_password = crate::serve::shown_password(&colleague);
     let (mut server, http, port) = start_server(
         &s.sandbox,
-        &[("MEDLAKE_LIMITS_ANALYST_TIMEOUT_SECONDS", "6")],
+        &[
+            ("MEDLAKE_LIMITS_ANALYST_TIMEOUT_SECONDS", "6"),
+            ("MEDLAKE_LIMITS_ADMIN_MEMORY_MIB", "1"),
+        ],
     );
     // Three copies of the users table crossed: far more work than 6 seconds.
     let hog = "SELECT a.id, b.id, c.id FROM ods_user_full a CROSS JOIN ods_user_full b \
@@ -222,6 +225,19 @@ fn a_query_past_its_timeout_ends_there_while_others_are_answered(s: &Served) {
         Some("the client closed its connection")
     );
     assert_alive(s, port, "a client that went away");
+
+    // A statement past its role's memory fails with the limit named (admins: 1 MiB here).
+    // 90,000 names gathered into one array: an aggregate that cannot spill to disk.
+    let gather = "SELECT cardinality(array_agg(a.username || b.username)) \
+                  FROM (SELECT username FROM ods_user_full LIMIT 300) a \
+                  CROSS JOIN (SELECT username FROM ods_user_full LIMIT 300) b";
+    let out = psql_stdin(port, "boss", &s.admin_password, gather);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the statement needs more than 1 MiB of memory, the limit of role admin"),
+        "{err}"
+    );
+    assert_alive(s, port, "a statement out of memory");
     let _ = server.kill();
     let _ = server.wait();
 }
