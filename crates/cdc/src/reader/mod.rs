@@ -361,3 +361,32 @@ async fn master_status(
         Some(BinlogPosition::new(file, offset))
     }))
 }
+
+/// The file name of a rotate event: `base.000123`, without anything after the number.
+pub(super) fn binlog_file_name(raw: &str) -> String {
+    match raw.rfind('.') {
+        Some(dot) => {
+            let digits = raw[dot + 1..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .count();
+            raw[..dot + 1 + digits].to_string()
+        }
+        None => raw.chars().take_while(|c| c.is_ascii_graphic()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod rotate_tests {
+    #[test]
+    fn rotate_names_keep_only_the_file_name() {
+        assert_eq!(
+            super::binlog_file_name("binlog.000002\u{fffd}\u{fffd}Y"),
+            "binlog.000002"
+        );
+        assert_eq!(
+            super::binlog_file_name("mysql-bin.000042"),
+            "mysql-bin.000042"
+        );
+    }
+}

@@ -19,6 +19,7 @@ use mysql_async::binlog::events::{Event, EventData, RowsEventData};
 use mysql_async::{BinlogStream, Value as MyValue};
 use tracing::{debug, warn};
 
+use super::binlog_file_name;
 use super::statement::{dml_target, log_statement};
 use super::xa::{self, XaId, XaStatement};
 use super::{SkipReason, SkippedChange, Transaction};
@@ -475,34 +476,5 @@ impl TransactionStream {
             reason: SkipReason::PartialRowImage,
             rows: count,
         });
-    }
-}
-
-/// The file name of a rotate event: `base.000123`, without anything after the number.
-fn binlog_file_name(raw: &str) -> String {
-    match raw.rfind('.') {
-        Some(dot) => {
-            let digits = raw[dot + 1..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .count();
-            raw[..dot + 1 + digits].to_string()
-        }
-        None => raw.chars().take_while(|c| c.is_ascii_graphic()).collect(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rotate_names_keep_only_the_file_name() {
-        assert_eq!(
-            super::binlog_file_name("binlog.000002\u{fffd}\u{fffd}Y"),
-            "binlog.000002"
-        );
-        assert_eq!(
-            super::binlog_file_name("mysql-bin.000042"),
-            "mysql-bin.000042"
-        );
     }
 }
