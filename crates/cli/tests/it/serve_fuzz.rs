@@ -204,16 +204,7 @@ pub(crate) fn a_fuzzed_server_answers_everything_and_stays_up(s: &Served) {
             reply.0
         );
     }
-    let token = String::from_utf8_lossy(
-        &s.sandbox
-            .run(&["users", "token", "analyst", "--label", "fuzz"])
-            .stdout,
-    )
-    .lines()
-    .last()
-    .unwrap()
-    .trim()
-    .to_string();
+    let token = crate::serve_limits::api_token(s, "analyst", "fuzz");
     let bearer = format!("Bearer {token}");
     for _ in 0..60 {
         let sql = sql_case(&mut rng);

@@ -4,7 +4,7 @@
 //! analysts are answered meanwhile.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use crate::serve::{audited, http_request, json_body, login, start_server, Served};
 
@@ -36,6 +36,31 @@ fn assert_alive(s: &Served, port: u16, after: &str) {
         "the server stopped answering after {after}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// psql as `user` on `port` running `sql`, in the background.
+fn psql_background(port: u16, user: &str, password: &str, sql: &str, output: Stdio) -> Child {
+    Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user])
+        .args(["-d", "medlake", "-X", "-A", "-t", "-c", sql])
+        .env("PGPASSWORD", password)
+        .stdout(Stdio::null())
+        .stderr(output)
+        .spawn()
+        .expect("psql runs (scripts/services.sh installs it)")
+}
+
+/// A fresh API token of `account`, as `medlake users token` prints it.
+pub(crate) fn api_token(s: &Served, account: &str, label: &str) -> String {
+    let out = s
+        .sandbox
+        .run(&["users", "token", account, "--label", label]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 fn chain(terms: usize) -> String {
@@ -71,15 +96,7 @@ fn statements_built_to_crash_are_refused_and_the_server_lives(s: &Served) {
     assert_alive(s, s.pg_port, "a 1.2 MB statement");
 
     // The same over HTTP, with the viewer's API token.
-    let token = s
-        .sandbox
-        .run(&["users", "token", "viewer", "--label", "abuse"]);
-    let token = String::from_utf8_lossy(&token.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = api_token(s, "viewer", "abuse");
     let bearer = format!("Bearer {token}");
     let headers = [
         ("Content-Type", "application/json"),
@@ -155,22 +172,13 @@ fn a_query_past_its_timeout_ends_there_while_others_are_answered(s: &Served) {
     assert_alive(s, port, "the timeout");
 
     // A PostgreSQL cancel request (psql sends one on Ctrl-C) stops the statement.
-    let child = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "analyst2"])
-        .args([
-            "-d",
-            "medlake",
-            "-X",
-            "-A",
-            "-t",
-            "-c",
-            &hog.replace("DESC", "ASC"),
-        ])
-        .env("PGPASSWORD", &colleague_password)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = psql_background(
+        port,
+        "analyst2",
+        &colleague_password,
+        &hog.replace("DESC", "ASC"),
+        Stdio::piped(),
+    );
     std::thread::sleep(std::time::Duration::from_secs(2));
     let signalled = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -190,22 +198,13 @@ fn a_query_past_its_timeout_ends_there_while_others_are_answered(s: &Served) {
     assert_alive(s, port, "the cancel request");
 
     // A client that goes away without a word (killed) ends its statement too.
-    let mut gone = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "analyst2"])
-        .args([
-            "-d",
-            "medlake",
-            "-X",
-            "-A",
-            "-t",
-            "-c",
-            &hog.replace("c.id DESC", "c.id * 2 DESC"),
-        ])
-        .env("PGPASSWORD", &colleague_password)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut gone = psql_background(
+        port,
+        "analyst2",
+        &colleague_password,
+        &hog.replace("c.id DESC", "c.id * 2 DESC"),
+        Stdio::null(),
+    );
     std::thread::sleep(std::time::Duration::from_secs(2));
     gone.kill().unwrap();
     gone.wait().unwrap();
