@@ -8,7 +8,7 @@ tools=${MEDLAKE_TOOLS_DIR:-/var/tmp/medlake-tools}
 machete="$tools/bin/cargo-machete"
 if [ ! -x "$machete" ]; then
   echo "[deps] building cargo-machete into $tools (once)" >&2
-  CARGO_TARGET_DIR="$tools/machete-target" cargo install --quiet --root "$tools" \
+  CARGO_TARGET_DIR="$tools/machete-target" CARGO_PROFILE_RELEASE_OPT_LEVEL=0 cargo install --quiet --root "$tools" \
     cargo-machete --version 0.9.2 --locked >&2
   rm -rf "$tools/machete-target"
 fi

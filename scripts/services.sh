@@ -59,15 +59,15 @@ log "binlog MariaDB is up on 127.0.0.1:$binlog_port (row-based binlog)"
 
 # A Kafka-protocol broker: tansu keeps topics in memory, so each start is empty. Built
 # once into a folder that outlives the clone, with only the in-memory storage engine
-# (dynostore) and at opt-level 1: a test broker moves a few thousand messages, and the
-# lighter optimisation makes the one-time build much shorter on 2 cores.
+# (dynostore) and unoptimised: a test broker moves a few thousand messages, and without
+# optimisation the one-time build is much shorter on 2 cores.
 tools=${MEDLAKE_TOOLS_DIR:-/var/tmp/medlake-tools}
 tansu="$tools/bin/tansu"
 kafka_port=${MEDLAKE_TEST_KAFKA_PORT:-19092}
 if [ ! -x "$tansu" ]; then
   log "building the tansu Kafka broker from crates.io into $tools (once)"
   started=$(date +%s)
-  CARGO_TARGET_DIR="$tools/target" CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+  CARGO_TARGET_DIR="$tools/target" CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
     CARGO_PROFILE_RELEASE_DEBUG=false cargo install --quiet --root "$tools" tansu \
     --version 0.6.0 --locked --features dynostore >&2 || { log "cargo install tansu failed"; exit 1; }
   rm -rf "$tools/target"

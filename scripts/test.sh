@@ -12,7 +12,7 @@ services_log=$(mktemp)
 scripts/services.sh >"$services_env" 2>"$services_log" &
 services=$!
 started=$(date +%s)
-cargo test --workspace --locked --no-run
+cargo test --workspace --locked --no-run --timings
 echo "[test] workspace built in $(( $(date +%s) - started )) s" >&2
 if ! wait "$services"; then
   cat "$services_log" >&2
