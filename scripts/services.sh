@@ -85,11 +85,14 @@ kafka_up || { log "the Kafka broker did not come up on 127.0.0.1:$kafka_port (se
 log "Kafka broker (tansu) is up on 127.0.0.1:$kafka_port"
 
 venv=${MEDLAKE_TEST_VENV:-/var/tmp/medlake-test-venv}
-if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka, psycopg, sqlalchemy' >/dev/null 2>&1; then
+# The PostgreSQL clients of the compatibility suite (crates/cli/tests/it/pg_clients.rs):
+# psycopg 3, psycopg2, asyncpg, SQLAlchemy 2 with pandas.
+if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka, psycopg, sqlalchemy, psycopg2, asyncpg, pandas' >/dev/null 2>&1; then
   log "installing the Python Delta reader, Kafka consumer and PostgreSQL clients into $venv"
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check 'deltalake>=1.0' 'pyarrow>=15' \
-    'kafka-python>=2.0' 'psycopg[binary]>=3.1' 'SQLAlchemy>=2.0' >&2
+    'kafka-python>=2.0' 'psycopg[binary]>=3.1' 'SQLAlchemy>=2.0' 'psycopg2-binary>=2.9' \
+    'asyncpg>=0.29' 'pandas>=2.2' >&2
 fi
 "$venv/bin/python" -c 'import deltalake' || { log "deltalake for Python is not importable"; exit 1; }
 log "Python Delta reader: $("$venv/bin/python" -c 'import deltalake; print(deltalake.__version__)')"
@@ -123,6 +126,13 @@ browser_dir="$(cd "$(dirname "$0")" && pwd)/browser"
 if [ ! -d "$browser_dir/node_modules/playwright-core" ]; then
   log "installing playwright-core for the browser test"
   (cd "$browser_dir" && npm ci --no-audit --no-fund --silent >&2) || { log "npm ci in $browser_dir failed"; exit 1; }
+fi
+
+# node-postgres with pg-cursor and pg-query-stream, for the compatibility suite.
+clients_dir="$(cd "$(dirname "$0")" && pwd)/clients"
+if [ ! -d "$clients_dir/node_modules/pg-query-stream" ]; then
+  log "installing node-postgres, pg-cursor and pg-query-stream for the client suite"
+  (cd "$clients_dir" && npm ci --no-audit --no-fund --silent >&2) || { log "npm ci in $clients_dir failed"; exit 1; }
 fi
 
 echo "export MEDLAKE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306"

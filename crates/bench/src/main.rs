@@ -5,12 +5,15 @@
 //! - `medlake-bench`: simulator and sync throughput (rows/s) and peak memory;
 //! - `medlake-bench --warehouse`: a day's build time over a month, each day in a fresh process;
 //! - `medlake-bench --serve --dir DIR`: dashboard API latency and PostgreSQL clients under load;
-//! - `medlake-bench cdc --url mysql://...`: change capture from a real binlog (and Kafka).
+//! - `medlake-bench cdc --url mysql://...`: change capture from a real binlog (and Kafka);
+//! - `medlake-bench stream --rows N`: pulling N rows over the PostgreSQL protocol through
+//!   `COPY` and a cursor, with the server's memory.
 
 mod cdc;
 mod machine;
 mod pipeline;
 mod serve;
+mod stream;
 mod warehouse;
 
 use std::process::ExitCode;
@@ -40,6 +43,9 @@ enum BenchCommand {
     /// binlog-to-lake changes/s, and commit-to-lake latency p50/p99 at a steady load (with
     /// --kafka also binlog-to-Kafka, Kafka-to-lake, and the latency through Kafka).
     Cdc(cdc::CdcBenchArgs),
+    /// Measure pulling a large result over the PostgreSQL protocol (psql's \copy in csv and
+    /// binary, and a cursor): rows/s and the server's peak memory against before.
+    Stream(stream::StreamArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Some(BenchCommand::Cdc(args)) => cdc::run(args).await,
+            Some(BenchCommand::Stream(args)) => stream::run(args).await,
             None => pipeline::run(&cli.pipeline).await,
         }
     });

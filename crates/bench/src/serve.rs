@@ -84,20 +84,7 @@ pub async fn run(dir: &Path, seconds: u64, clients: usize, abusers: usize) -> Re
     let abuser_logins = logins.split_off(clients);
     let http = format!("127.0.0.1:{}", free_port()?);
     let pg_port = free_port()?;
-    let options = ServeOptions {
-        http_addr: http.clone(),
-        pg_host: "127.0.0.1".into(),
-        pg_port,
-        http: HttpOptions {
-            session_lifetime: Duration::from_secs(3600),
-            secure_cookies: true,
-            build_launcher: None,
-            table_docs: Default::default(),
-        },
-        refresh_every: Duration::from_secs(3600),
-        pg_row_limit: None,
-        limits: bench_limits(),
-    };
+    let options = server_options(&http, pg_port, bench_limits());
     let server = tokio::spawn(medlake_serve::serve(lake, catalog.clone(), options));
     wait_for(&http).await?;
     println!(
@@ -123,7 +110,25 @@ pub async fn run(dir: &Path, seconds: u64, clients: usize, abusers: usize) -> Re
     Ok(())
 }
 
-fn free_port() -> Result<u16> {
+/// A server on loopback for a benchmark: no row limit, no refresh during the run.
+pub(crate) fn server_options(http: &str, pg_port: u16, limits: QueryLimits) -> ServeOptions {
+    ServeOptions {
+        http_addr: http.to_string(),
+        pg_host: "127.0.0.1".into(),
+        pg_port,
+        http: HttpOptions {
+            session_lifetime: Duration::from_secs(3600),
+            secure_cookies: true,
+            build_launcher: None,
+            table_docs: Default::default(),
+        },
+        refresh_every: Duration::from_secs(3600),
+        pg_row_limit: None,
+        limits,
+    }
+}
+
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

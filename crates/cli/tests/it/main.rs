@@ -11,6 +11,7 @@ mod cdc_server_events;
 mod cli_errors;
 mod mariadb;
 mod outside_reader;
+mod pg_clients;
 mod serve;
 mod serve_fuzz;
 mod serve_limits;

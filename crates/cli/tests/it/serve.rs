@@ -20,6 +20,7 @@ fn serving_with_real_clients() {
     let s = served();
     psql_lists_describes_and_queries_the_lake(&s);
     psycopg_and_sqlalchemy_read_the_lake(&s);
+    crate::pg_clients::every_client_reads_the_same_rows(&s);
     postgres_statements_run_through_the_query_path_and_are_audited_once(&s);
     a_postgres_row_limit_cuts_results(&s);
     wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(&s);
@@ -114,7 +115,7 @@ fn served() -> Served {
 }
 
 /// The rows of `sql` read straight from the lake, not through the server.
-fn lake_rows(sandbox: &Sandbox, sql: &str) -> Vec<String> {
+pub(crate) fn lake_rows(sandbox: &Sandbox, sql: &str) -> Vec<String> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let ctx: SessionContext = sandbox.lake().session().await.unwrap();

@@ -1,8 +1,11 @@
 //! The gate: the first hook of every statement a PostgreSQL client sends, so that none
 //! reaches the engine except through the one query path.
 //!
-//! - Session control (`SET`, `SHOW` of a variable, transactions, savepoints, cursors) is
-//!   admitted and audited here, then answered by the hooks after this one.
+//! - Session control (`SET`, `SHOW` of a variable, transactions, savepoints) is admitted
+//!   and audited here, then answered by the hooks after this one; `FETCH`, `MOVE` and
+//!   `CLOSE` are answered here ([`super::gate_cursors`]).
+//! - `DECLARE ... CURSOR` and `COPY ... TO STDOUT` start their query through
+//!   [`QueryService::start`] (which plans the query inside them) and keep or copy its rows.
 //! - Every other statement of the simple protocol runs through [`QueryService::start`] and
 //!   its rows stream back as text.
 //! - At Parse (extended protocol) a statement is admitted and planned through
@@ -16,11 +19,14 @@ use async_trait::async_trait;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::QueryHook;
-use deltalake::datafusion::common::{DFSchema, ParamValues};
-use deltalake::datafusion::logical_expr::{EmptyRelation, LogicalPlan};
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::common::ParamValues;
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::logical_expr::LogicalPlan;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::datafusion::sql::sqlparser::ast::Statement;
-use futures::{stream, StreamExt};
+use futures::{stream, Stream, StreamExt};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{QueryResponse, Response, Tag};
 use pgwire::api::ClientInfo;
@@ -37,6 +43,7 @@ pub(super) struct GateHook {
     pub(super) accounts: Accounts,
     pub(super) row_limit: Option<usize>,
     pub(super) running: Arc<super::cancel::RunningStatements>,
+    pub(super) cursors: Arc<super::cursor_registry::Cursors>,
 }
 
 impl GateHook {
@@ -80,7 +87,16 @@ pub(super) fn encode(
     format: &Format,
     options: Arc<FormatOptions>,
 ) -> PgWireResult<QueryResponse> {
-    let schema = rows.schema();
+    encode_batches(rows.schema(), rows, format, options)
+}
+
+/// The same for any stream of batches with `schema` (a cursor's `FETCH`).
+pub(super) fn encode_batches(
+    schema: SchemaRef,
+    rows: impl Stream<Item = Result<RecordBatch, DataFusionError>> + Send + 'static,
+    format: &Format,
+    options: Arc<FormatOptions>,
+) -> PgWireResult<QueryResponse> {
     let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(options))?);
     let encoded = fields.clone();
     let data_rows = rows
@@ -109,14 +125,23 @@ impl QueryHook for GateHook {
             Ok(who) => who,
             Err(e) => return Some(Err(e)),
         };
-        if is_session_control(statement) {
-            // Answered by the hooks after this one once admitted.
-            return self.admit_control(&who, statement).err().map(Err);
+        match statement {
+            Statement::Declare { .. } => return Some(self.declare(&who, statement, client).await),
+            Statement::Copy { .. } => return Some(self.copy(&who, statement, client).await),
+            _ => {}
         }
+        if is_session_control(statement) {
+            if let Err(e) = self.admit_control(&who, statement) {
+                return Some(Err(e));
+            }
+            // FETCH and CLOSE are answered here, the rest by the hooks after this one.
+            return self.control(statement, client, None).await;
+        }
+        let statement = self.with_pg_cursors(statement, info);
         let cancel = Some(self.running.signal(&*client));
         let rows = match self
             .queries
-            .start(&who, Channel::Pg, statement, self.row_limit)
+            .start(&who, Channel::Pg, &statement, self.row_limit)
             .await
         {
             Ok(rows) => rows.cancelled_by(cancel),
@@ -132,6 +157,10 @@ impl QueryHook for GateHook {
         _session_context: &SessionContext,
         client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
+        // Cursors and copies are admitted and audited at Execute.
+        if let Some(plan) = self.parse_plan(statement, client) {
+            return Some(plan);
+        }
         if is_session_control(statement) {
             // Planned by the hooks after this one; admitted and audited at Execute.
             return None;
@@ -140,7 +169,8 @@ impl QueryHook for GateHook {
             Ok(who) => who,
             Err(e) => return Some(Err(e)),
         };
-        let planned = self.queries.plan_for(&who, Channel::Pg, statement).await;
+        let statement = self.with_pg_cursors(statement, client);
+        let planned = self.queries.plan_for(&who, Channel::Pg, &statement).await;
         Some(planned.map_err(pg_error))
     }
 
@@ -157,10 +187,19 @@ impl QueryHook for GateHook {
             Ok(who) => who,
             Err(e) => return Some(Err(e)),
         };
-        if is_session_control(statement) {
-            return self.admit_control(&who, statement).err().map(Err);
+        match statement {
+            Statement::Declare { .. } => return Some(self.declare(&who, statement, client).await),
+            Statement::Copy { .. } => return Some(self.copy(&who, statement, client).await),
+            _ => {}
         }
-        let Some(format) = super::extended::result_format(info) else {
+        let format = super::extended::result_format(info);
+        if is_session_control(statement) {
+            if let Err(e) = self.admit_control(&who, statement) {
+                return Some(Err(e));
+            }
+            return self.control(statement, client, format).await;
+        }
+        let Some(format) = format else {
             return Some(Err(super::refusal(
                 "XX000",
                 "internal: no result format for this Execute".to_string(),
@@ -218,12 +257,7 @@ impl QueryHook for SavepointHook {
         _session_context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        Self::tag(statement).map(|_| {
-            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
-                produce_one_row: false,
-                schema: Arc::new(DFSchema::empty()),
-            }))
-        })
+        Self::tag(statement).map(|_| Ok(super::gate_cursors::no_rows()))
     }
 
     async fn handle_extended_query(

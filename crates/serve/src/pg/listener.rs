@@ -16,12 +16,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
 use super::cancel::RunningStatements;
+use super::cursor_registry::Cursors;
 
 /// Serves every connection to `listener` with `handlers`, until accepting fails for good.
 pub(super) async fn accept(
     listener: TcpListener,
     handlers: Arc<impl PgWireServerHandlers + Send + Sync + 'static>,
     running: Arc<RunningStatements>,
+    cursors: Arc<Cursors>,
 ) {
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -34,6 +36,7 @@ pub(super) async fn accept(
         };
         let watcher = hangup_watcher(&socket, peer, running.clone());
         let handlers = handlers.clone();
+        let cursors = cursors.clone();
         tokio::spawn(async move {
             if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                 debug!(error = %e, "PostgreSQL connection ended with an error");
@@ -41,6 +44,8 @@ pub(super) async fn accept(
             if let Some(watcher) = watcher {
                 watcher.abort();
             }
+            // Its cursors end with it (their statements are audited as they drop).
+            cursors.connection_closed(peer);
         });
     }
 }

@@ -10,6 +10,9 @@
 //!   admitted and audited, then answered by datafusion-postgres' hooks; everything else
 //!   runs through [`QueryService::start`] (simple protocol) or is planned through
 //!   [`QueryService::plan_for`] at Parse.
+//! - [`cursors`], [`gate_cursors`], [`pg_cursors`]: `DECLARE`/`FETCH`/`MOVE`/`CLOSE`
+//!   cursors that stream a query's rows a batch at a time, and the `pg_cursors` view.
+//! - [`copy`]: `COPY (query) TO STDOUT` in text, csv and binary.
 //! - [`extended`]: the Execute of the extended protocol, which runs the prepared statement
 //!   through [`QueryService::start_prepared`] in the result format the client asked for.
 //! - [`cancel`]: cancel requests reach the statement while its rows stream.
@@ -19,13 +22,17 @@
 use std::sync::Arc;
 
 mod cancel;
+mod copy;
+mod cursor_registry;
+mod cursors;
 mod extended;
 mod gate;
+mod gate_cursors;
 mod listener;
+mod pg_cursors;
 mod unparsable;
 
 use async_trait::async_trait;
-use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::{DfSessionService, QueryHook};
@@ -58,17 +65,17 @@ pub async fn serve(
     row_limit: Option<usize>,
 ) -> Result<()> {
     let running = Arc::new(cancel::RunningStatements::default());
-    let watched = running.clone();
+    let cursors = Arc::new(cursor_registry::Cursors::default());
     let gate = Arc::new(GateHook {
         queries: queries.clone(),
         accounts: accounts.clone(),
         row_limit,
         running: running.clone(),
+        cursors: cursors.clone(),
     });
     let hooks: Vec<Arc<dyn QueryHook>> = vec![
-        gate,
+        gate.clone(),
         Arc::new(SavepointHook),
-        Arc::new(CursorStatementHook),
         Arc::new(SetShowHook),
         Arc::new(TransactionStatementHook),
     ];
@@ -80,7 +87,7 @@ pub async fn serve(
             queries.clone(),
             accounts.clone(),
         )),
-        simple: Arc::new(SimpleFront::new(session, queries, accounts.clone())),
+        simple: Arc::new(SimpleFront::new(session, queries, accounts.clone(), gate)),
         accounts,
         cancel: Arc::new(cancel::CancelFront {
             running: running.clone(),
@@ -95,7 +102,7 @@ pub async fn serve(
             addr: format!("{host}:{port}"),
             reason: e.to_string(),
         })?;
-    listener::accept(listener, front, watched).await;
+    listener::accept(listener, front, running, cursors).await;
     Ok(())
 }
 

@@ -19,9 +19,12 @@ use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
+use super::gate::GateHook;
 use super::principal;
 use crate::accounts::Accounts;
 use crate::query::{on_statement_stack, Channel, QueryService};
+use datafusion_postgres::hooks::HookClient;
+use deltalake::datafusion::sql::sqlparser::ast::Statement;
 
 /// The error for `sql` if the protocol layer cannot parse it, audited for the caller.
 fn unparsable(
@@ -67,11 +70,13 @@ fn unparsable(
     }
 }
 
-/// The simple protocol: datafusion-postgres' handling, after the unparsable check.
+/// The simple protocol: datafusion-postgres' handling, after the unparsable check; and
+/// `MOVE`, which its parser does not know, answered by the gate.
 pub(super) struct SimpleFront {
     session: Arc<DfSessionService>,
     queries: Arc<QueryService>,
     accounts: Accounts,
+    gate: Arc<GateHook>,
 }
 
 impl SimpleFront {
@@ -79,13 +84,30 @@ impl SimpleFront {
         session: Arc<DfSessionService>,
         queries: Arc<QueryService>,
         accounts: Accounts,
+        gate: Arc<GateHook>,
     ) -> SimpleFront {
         SimpleFront {
             session,
             queries,
             accounts,
+            gate,
         }
     }
+}
+
+/// `MOVE [direction] [FROM | IN] cursor` as the `FETCH` with the same words, which the
+/// parser knows; `None` when `sql` is not one `MOVE`.
+fn move_as_fetch(sql: &str) -> Option<Result<Statement, crate::query::QueryError>> {
+    let text = sql.trim().trim_end_matches(';').trim_end();
+    let head = text.get(..4)?;
+    let rest = text.get(4..)?;
+    if !head.eq_ignore_ascii_case("move") || !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    if rest.contains(';') {
+        return None;
+    }
+    Some(crate::query::parse_one(&format!("FETCH{rest}")))
 }
 
 #[async_trait]
@@ -97,6 +119,14 @@ impl SimpleQueryHandler for SimpleFront {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Some(fetch) = move_as_fetch(query) {
+            let who = principal(&self.accounts, &*client)?;
+            let fetch = fetch.map_err(super::pg_error)?;
+            let hook_client: &mut dyn HookClient = client;
+            return Ok(vec![
+                self.gate.move_cursor(&who, &fetch, hook_client).await?,
+            ]);
+        }
         let info: &(dyn ClientInfo + Send + Sync) = client;
         if let Some(e) = unparsable(&self.queries, &self.accounts, info, query) {
             return Err(e);

@@ -5,7 +5,7 @@
 
 use deltalake::datafusion::execution::context::SessionContext;
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
-use deltalake::datafusion::sql::sqlparser::ast::Statement;
+use deltalake::datafusion::sql::sqlparser::ast::{CopySource, CopyTarget, Statement};
 use deltalake::datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 
@@ -20,7 +20,8 @@ pub(crate) fn verdict(
 ) -> Result<(), QueryError> {
     if !is_read_only(statement) {
         return Err(QueryError::Refused(
-            "medlake serves read-only SQL (SELECT, EXPLAIN, SHOW, SET)".to_string(),
+            "medlake serves read-only SQL (SELECT, EXPLAIN, SHOW, SET, cursors, COPY ... TO STDOUT)"
+                .to_string(),
         ));
     }
     // The PostgreSQL front shares one DataFusion session: an engine setting from one
@@ -37,7 +38,8 @@ pub(crate) fn verdict(
         ));
     }
     if who.role == Role::Viewer {
-        let wrapped = DfStatement::Statement(Box::new(statement.clone()));
+        let read = read_of(statement).unwrap_or_else(|| statement.clone());
+        let wrapped = DfStatement::Statement(Box::new(read));
         let tables = ctx
             .state()
             .resolve_table_references(&wrapped)
@@ -76,6 +78,52 @@ pub fn is_session_control(statement: &Statement) -> bool {
             | Statement::Discard { .. }
             | Statement::Deallocate { .. }
     )
+}
+
+/// `COPY ... TO STDOUT`: a read whose rows go to the client in a copy format (psql's
+/// `\copy ... to 'file'`, psycopg's `cursor.copy()`). Copies from a client or to and from
+/// the server's files or programs are not reads.
+pub fn is_copy_to_client(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Copy {
+            to: true,
+            target: CopyTarget::Stdout,
+            ..
+        }
+    )
+}
+
+/// The query a statement reads its rows with, when the statement wraps one: a cursor's
+/// `DECLARE ... FOR query`, `COPY (query) TO STDOUT`, `COPY table [(columns)] TO STDOUT`
+/// (which reads `SELECT columns FROM table`). The query path admits, plans and runs this
+/// read, so a cursor or a copy sees exactly the rows the same `SELECT` would.
+pub fn read_of(statement: &Statement) -> Option<Statement> {
+    match statement {
+        Statement::Declare { stmts } => {
+            let query = stmts.first()?.for_query.as_ref()?;
+            Some(Statement::Query(query.clone()))
+        }
+        Statement::Copy { source, .. } if is_copy_to_client(statement) => match source {
+            CopySource::Query(query) => Some(Statement::Query(query.clone())),
+            CopySource::Table {
+                table_name,
+                columns,
+            } => {
+                let columns = if columns.is_empty() {
+                    "*".to_string()
+                } else {
+                    columns
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                parse_one(&format!("SELECT {columns} FROM {table_name}")).ok()
+            }
+        },
+        _ => None,
+    }
 }
 
 /// Parses exactly one statement in the PostgreSQL dialect.
@@ -129,6 +177,7 @@ fn parse_error(message: &str, sql: &str) -> QueryError {
 /// send around every query (settings, transactions, cursors).
 pub fn is_read_only(statement: &Statement) -> bool {
     is_session_control(statement)
+        || is_copy_to_client(statement)
         || matches!(
             statement,
             Statement::Query(_)
@@ -188,6 +237,8 @@ mod tests {
             "SET search_path = public",
             "SHOW TABLES",
             "BEGIN",
+            "COPY (SELECT 1) TO STDOUT",
+            "COPY t (a, b) TO STDOUT WITH (FORMAT csv)",
         ] {
             assert!(is_read_only(&parse_one(sql).unwrap()), "{sql}");
         }
@@ -197,9 +248,32 @@ mod tests {
             "DROP TABLE t",
             "CREATE TABLE t (a INT)",
             "UPDATE t SET a = 1",
+            "COPY t FROM STDIN",
+            "COPY t TO '/etc/passwd'",
+            "COPY (SELECT 1) TO PROGRAM 'rm -rf /'",
         ] {
             assert!(!is_read_only(&parse_one(sql).unwrap()), "{sql}");
         }
+    }
+
+    #[test]
+    fn a_cursor_or_a_copy_reads_its_query() {
+        let read = |sql: &str| read_of(&parse_one(sql).unwrap()).map(|s| s.to_string());
+        assert_eq!(
+            read("DECLARE c CURSOR WITH HOLD FOR SELECT a FROM t WHERE b > 1").as_deref(),
+            Some("SELECT a FROM t WHERE b > 1")
+        );
+        assert_eq!(
+            read("COPY (SELECT a FROM t) TO STDOUT WITH (FORMAT csv, HEADER)").as_deref(),
+            Some("SELECT a FROM t")
+        );
+        assert_eq!(
+            read("COPY t (a, b) TO STDOUT").as_deref(),
+            Some("SELECT a, b FROM t")
+        );
+        assert_eq!(read("COPY t TO STDOUT").as_deref(), Some("SELECT * FROM t"));
+        assert_eq!(read("COPY t FROM STDIN"), None);
+        assert_eq!(read("SELECT 1"), None);
     }
 
     #[test]

@@ -194,6 +194,15 @@ impl RowStream {
         self
     }
 
+    /// When the statement's time runs out, if it has a timeout: a cursor that holds the
+    /// stream between fetches ends it then, so an idle cursor gives its slot back.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.guard
+            .as_ref()
+            .and_then(|g| g.deadline.as_ref())
+            .map(|sleep| sleep.deadline())
+    }
+
     /// Column names and types of the rows.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()

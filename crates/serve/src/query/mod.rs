@@ -19,7 +19,7 @@ mod engine_threads;
 mod execution;
 mod limits;
 
-pub use admission::{is_read_only, is_session_control, parse_one};
+pub use admission::{is_copy_to_client, is_read_only, is_session_control, parse_one, read_of};
 pub use execution::RowStream;
 pub use limits::{
     on_statement_stack, Limits, QueryLimits, Slot, MAX_STATEMENT_BYTES_CEILING, SERVE_STACK_BYTES,
@@ -361,6 +361,9 @@ impl QueryService {
     /// The statement's logical plan on the shared session, after the compatibility
     /// rewrites BI tools' catalog queries need.
     async fn plan(&self, statement: &Statement) -> std::result::Result<LogicalPlan, QueryError> {
+        // A cursor or a copy is planned as the query it reads.
+        let read = admission::read_of(statement);
+        let statement = read.as_ref().unwrap_or(statement);
         let statement = crate::compat::rewrite(statement).unwrap_or_else(|| statement.clone());
         self.ctx
             .state()

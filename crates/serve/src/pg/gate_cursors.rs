@@ -1,0 +1,257 @@
+//! The gate's answers to the statements that read through a cursor or a copy: `DECLARE`
+//! (its query started through the one query path), `FETCH`, `MOVE`, `CLOSE`, `COPY ...
+//! TO STDOUT`, the transaction statements that end cursors, and queries of
+//! `pg_cursors`. The cursors themselves are in [`super::cursors`], the copy formats in
+//! [`super::copy`].
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use datafusion_postgres::hooks::HookClient;
+use deltalake::datafusion::common::DFSchema;
+use deltalake::datafusion::logical_expr::{EmptyRelation, LogicalPlan};
+use deltalake::datafusion::sql::sqlparser::ast::{FetchDirection, Ident, Statement};
+use futures::StreamExt;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{Response, Tag};
+use pgwire::api::store::PortalStore;
+use pgwire::api::ClientInfo;
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::types::format::FormatOptions;
+
+use super::copy::{copy_out, CopyFormat};
+use super::cursors::{count_of, describing, skip, take, Count};
+use super::gate::{encode_batches, GateHook};
+use super::{pg_cursors, pg_error, refusal};
+use crate::accounts::Principal;
+use crate::query::Channel;
+
+/// A plan of no rows and no columns: what Parse answers for statements that return none.
+pub(super) fn no_rows() -> LogicalPlan {
+    LogicalPlan::EmptyRelation(EmptyRelation {
+        produce_one_row: false,
+        schema: Arc::new(DFSchema::empty()),
+    })
+}
+
+impl GateHook {
+    /// `DECLARE`: starts the cursor's query through the query path and keeps its rows.
+    pub(super) async fn declare(
+        &self,
+        who: &Principal,
+        statement: &Statement,
+        client: &mut dyn HookClient,
+    ) -> PgWireResult<Response> {
+        let declared = super::cursors::declared(statement)?;
+        let peer = client.socket_addr();
+        if !declared.holdable && !self.cursors.in_block(peer) {
+            return Err(refusal(
+                "25P01",
+                "DECLARE CURSOR can only be used in transaction blocks (BEGIN first, or \
+                 declare it WITH HOLD)"
+                    .to_string(),
+            ));
+        }
+        if self.cursors.exists(peer, &declared.name) {
+            return Err(refusal(
+                "42P03",
+                format!("cursor \"{}\" already exists", declared.name),
+            ));
+        }
+        let rows = self
+            .queries
+            .start(who, Channel::Pg, statement, self.row_limit)
+            .await
+            .map_err(pg_error)?;
+        self.cursors
+            .open(peer, statement, rows, client.portal_store())?;
+        Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+    }
+
+    /// `COPY ... TO STDOUT`: the query path's rows in a copy format. Any other `COPY` is
+    /// refused (and audited) by the query path.
+    pub(super) async fn copy(
+        &self,
+        who: &Principal,
+        statement: &Statement,
+        client: &mut dyn HookClient,
+    ) -> PgWireResult<Response> {
+        let format = if crate::query::is_copy_to_client(statement) {
+            Some(CopyFormat::of(statement).map_err(|m| refusal("22023", m))?)
+        } else {
+            None
+        };
+        let cancel = Some(self.running.signal(&*client));
+        let rows = self
+            .queries
+            .start(who, Channel::Pg, statement, self.row_limit)
+            .await
+            .map_err(pg_error)?
+            .cancelled_by(cancel);
+        let format = format.ok_or_else(|| refusal("42501", "COPY refused".to_string()))?;
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        Ok(Response::CopyOut(copy_out(rows, format, options)?))
+    }
+
+    /// Session control the gate answers itself once admitted: `FETCH`, `CLOSE`, and the
+    /// transaction statements it follows (which the hooks after it then answer: `None`).
+    /// `format` is the extended protocol's result format for a `FETCH`.
+    pub(super) async fn control(
+        &self,
+        statement: &Statement,
+        client: &mut dyn HookClient,
+        format: Option<Format>,
+    ) -> Option<PgWireResult<Response>> {
+        match statement {
+            Statement::Fetch {
+                name, direction, ..
+            } => Some(self.fetch(name, direction, client, format).await),
+            Statement::Close { cursor } => {
+                let closed =
+                    self.cursors
+                        .close(client.socket_addr(), cursor, client.portal_store());
+                Some(closed.map(|()| Response::Execution(Tag::new("CLOSE CURSOR"))))
+            }
+            Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. } => {
+                self.cursors.follow_transaction(
+                    client.socket_addr(),
+                    statement,
+                    client.portal_store(),
+                );
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// `FETCH`: the next rows of a cursor (or of a protocol-level portal of that name).
+    async fn fetch(
+        &self,
+        name: &Ident,
+        direction: &FetchDirection,
+        client: &mut dyn HookClient,
+        format: Option<Format>,
+    ) -> PgWireResult<Response> {
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let Some(cursor) = self.cursors.get(client.socket_addr(), &name.value) else {
+            return portal_rows(client, name, direction, false).await;
+        };
+        let cursor = cursor.lock_owned().await;
+        let count = count_of(direction, cursor.position())?;
+        let schema = cursor.schema();
+        let format = format.unwrap_or(if cursor.binary() {
+            Format::UnifiedBinary
+        } else {
+            Format::UnifiedText
+        });
+        let rows = take(cursor, count);
+        let mut response = encode_batches(schema, rows, &format, options)?;
+        response.set_command_tag("FETCH");
+        Ok(Response::Query(response))
+    }
+
+    /// `MOVE` (the simple protocol's, see [`super::unparsable`]): skips rows of a cursor.
+    pub(super) async fn move_cursor(
+        &self,
+        who: &Principal,
+        fetch: &Statement,
+        client: &mut dyn HookClient,
+    ) -> PgWireResult<Response> {
+        self.admit_control(who, fetch)?;
+        let Statement::Fetch {
+            name, direction, ..
+        } = fetch
+        else {
+            return Err(refusal(
+                "42601",
+                "MOVE [direction] [FROM | IN] cursor".to_string(),
+            ));
+        };
+        let Some(cursor) = self.cursors.get(client.socket_addr(), &name.value) else {
+            return portal_rows(client, name, direction, true).await;
+        };
+        let cursor = cursor.lock_owned().await;
+        let count = count_of(direction, cursor.position())?;
+        let moved = skip(cursor, count).await?;
+        Ok(Response::Execution(Tag::new("MOVE").with_rows(moved)))
+    }
+
+    /// The plan Parse answers for a cursor or copy statement (`None`: not one of them):
+    /// a `FETCH` describes its cursor's columns, the others return no rows.
+    pub(super) fn parse_plan(
+        &self,
+        statement: &Statement,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        match statement {
+            Statement::Fetch { name, .. } => {
+                let described = match self.cursors.get(client.socket_addr(), &name.value) {
+                    Some(cursor) => match cursor.try_lock() {
+                        Ok(cursor) => describing(&cursor.schema()),
+                        Err(_) => Ok(no_rows()),
+                    },
+                    None => Ok(no_rows()),
+                };
+                Some(described)
+            }
+            Statement::Declare { .. } | Statement::Close { .. } | Statement::Copy { .. } => {
+                Some(Ok(no_rows()))
+            }
+            _ => None,
+        }
+    }
+
+    /// `statement` with `pg_cursors` made of the connection's cursors, if it reads it.
+    pub(super) fn with_pg_cursors<'a>(
+        &self,
+        statement: &'a Statement,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> Cow<'a, Statement> {
+        if !pg_cursors::reads_pg_cursors(statement) {
+            return Cow::Borrowed(statement);
+        }
+        let listed = self.cursors.listing(client.socket_addr());
+        Cow::Owned(pg_cursors::with_cursors(statement, &listed))
+    }
+}
+
+/// `FETCH` or `MOVE` (`discard`) on a protocol-level portal: a driver's Bind that was
+/// executed with a row limit and is suspended.
+async fn portal_rows(
+    client: &mut dyn HookClient,
+    name: &Ident,
+    direction: &FetchDirection,
+    discard: bool,
+) -> PgWireResult<Response> {
+    let no_cursor = || refusal("34000", format!("cursor \"{}\" does not exist", name.value));
+    let portal = client
+        .portal_store()
+        .get_portal(&name.value)
+        .and_then(|entry| entry.value().cloned())
+        .ok_or_else(no_cursor)?;
+    let Count { skip, rows } = count_of(direction, 0)?;
+    if skip > 0 {
+        portal.fetch(skip).await.map_err(|_| no_cursor())?;
+    }
+    let mut fetched = portal
+        .fetch(rows.unwrap_or(0))
+        .await
+        .map_err(|e| match e {
+            PgWireError::PortalNotStarted => no_cursor(),
+            other => other,
+        })?
+        .response;
+    if !discard {
+        fetched.set_command_tag("FETCH");
+        return Ok(Response::Query(fetched));
+    }
+    let mut moved = 0;
+    let data_rows = fetched.data_rows();
+    while let Some(row) = data_rows.next().await {
+        row?;
+        moved += 1;
+    }
+    Ok(Response::Execution(Tag::new("MOVE").with_rows(moved)))
+}
