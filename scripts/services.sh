@@ -135,6 +135,11 @@ if [ ! -d "$clients_dir/node_modules/pg-query-stream" ]; then
   (cd "$clients_dir" && npm ci --no-audit --no-fund --silent >&2) || { log "npm ci in $clients_dir failed"; exit 1; }
 fi
 
+# The newest Apache Superset release, for its SQL Lab and chart check
+# (scripts/superset_check.sh, run by crates/cli/tests/it/pg_clients.rs).
+scripts_dir="$(cd "$(dirname "$0")" && pwd)"
+"$scripts_dir/superset_check.sh" --install || { log "installing Apache Superset failed"; exit 1; }
+
 echo "export MEDLAKE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306"
 echo "export MEDLAKE_TEST_BINLOG_URL=mysql://root@127.0.0.1:$binlog_port"
 echo "export MEDLAKE_TEST_KAFKA=127.0.0.1:$kafka_port"

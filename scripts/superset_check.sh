@@ -4,23 +4,42 @@
 # a chart's query against it. Exits non-zero on the first thing that does not work.
 #
 # Usage: scripts/superset_check.sh [MEDLAKE_BINARY]   (default: target/debug/medlake)
+#        scripts/superset_check.sh --install           (only install; scripts/services.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-medlake=$(realpath "${1:-${CARGO_TARGET_DIR:-target}/debug/medlake}")
-venv=${MEDLAKE_SUPERSET_VENV:-/var/tmp/medlake-superset-venv}
-work=$(mktemp -d /tmp/medlake-superset.XXXXXX)
+# The newest Superset release, and the dependency versions it starts with: its wheel's
+# bounds are loose (6.1.0 does not declare rich and cachetools, which it imports, and
+# fails to start with Flask-Caching 2.4 or later).
+version=${MEDLAKE_SUPERSET_VERSION:-6.1.0}
+venv=${MEDLAKE_SUPERSET_VENV:-/var/tmp/medlake-superset-$version-venv}
 log() { printf '[superset-check] %s\n' "$*" >&2; }
-cleanup() { kill "${serve_pid:-}" "${superset_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
-if ! "$venv/bin/python" -c 'import superset, psycopg2' >/dev/null 2>&1; then
-  log "installing Apache Superset 4.1.2 and psycopg2 into $venv (a few minutes)"
+installed() {
+  "$venv/bin/python" -c 'import superset, psycopg2, rich, cachetools' >/dev/null 2>&1 \
+    && [ "$("$venv/bin/pip" show apache-superset 2>/dev/null | sed -n 's/^Version: //p')" = "$version" ]
+}
+if ! installed; then
+  log "installing Apache Superset $version and psycopg2 into $venv (a few minutes)"
   python3 -m venv "$venv"
-  # Superset's own dependency bounds are loose: 4.1.2 with marshmallow 4 (or 6.1.0 as
-  # published) does not start, so the versions that do are pinned here.
-  "$venv/bin/pip" install -q --disable-pip-version-check 'apache-superset==4.1.2' \
-    'marshmallow>=3.18,<4' psycopg2-binary
+  "$venv/bin/pip" install -q --disable-pip-version-check "apache-superset==$version" \
+    psycopg2-binary rich cachetools 'flask-caching>=2.1,<2.4' >&2
+  installed || { log "Superset $version is not importable from $venv"; exit 1; }
 fi
+[ "${1:-}" = "--install" ] && exit 0
+
+medlake=$(realpath "${1:-${CARGO_TARGET_DIR:-target}/debug/medlake}")
+work=$(mktemp -d /tmp/medlake-superset.XXXXXX)
+cleanup() {
+  status=$?
+  kill "${serve_pid:-}" "${superset_pid:-}" 2>/dev/null || true
+  if [ "$status" -ne 0 ]; then
+    for f in serve.log superset.log; do
+      [ -f "$work/$f" ] && { log "the end of $f:"; tail -25 "$work/$f" >&2; }
+    done
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 log "Superset $("$venv/bin/pip" show apache-superset | sed -n 's/^Version: //p')"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

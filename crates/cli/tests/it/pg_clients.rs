@@ -10,7 +10,9 @@
 //!   (prepared statements with binary codecs, a cursor, `COPY` csv), pandas over
 //!   SQLAlchemy 2 (whole and chunked with `stream_results`, both dialects):
 //!   `scripts/clients/py_clients.py`;
-//! - node-postgres with pg-cursor and pg-query-stream: `scripts/clients/node_clients.js`.
+//! - node-postgres with pg-cursor and pg-query-stream: `scripts/clients/node_clients.js`;
+//! - the newest Apache Superset release: `scripts/superset_check.sh` registers medlake,
+//!   lists its tables, runs a SQL Lab query and a chart's query.
 
 use std::process::Command;
 
@@ -388,6 +390,31 @@ fn parsed(stdout: &str) -> serde_json::Map<String, Value> {
     match serde_json::from_str(stdout) {
         Ok(Value::Object(map)) => map,
         _ => panic!("the client script prints one JSON object, not: {stdout}"),
+    }
+}
+
+/// Superset (SQLAlchemy 1.4 and psycopg2) registers medlake, lists its tables, runs SQL
+/// Lab and a chart over a lake of its own.
+#[test]
+fn superset_runs_sql_lab_and_a_chart_over_medlake() {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/superset_check.sh"
+    );
+    let out = Command::new(script)
+        .arg(env!("CARGO_BIN_EXE_medlake"))
+        .output()
+        .expect("the Superset check runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = ok_stdout(&out);
+    assert!(stderr.contains("[superset-check] Superset 6."), "{stderr}");
+    for step in [
+        "registered medlake as Superset database",
+        "SQL Lab query returned",
+        "chart query returned",
+        "Superset works with medlake",
+    ] {
+        assert!(stdout.contains(step), "{step}: {stdout}");
     }
 }
 
