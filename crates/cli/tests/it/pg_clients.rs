@@ -180,8 +180,8 @@ fn psql_script(s: &Served, script: &str) -> (bool, String, String) {
     )
 }
 
-/// FETCH and MOVE move forward through a cursor; a cursor without hold needs a
-/// transaction; backward moves, closed cursors and copies that write are refused with
+/// FETCH and MOVE move forward through a cursor; `DISCARD ALL` closes every cursor; a
+/// cursor without hold needs a transaction; backward moves, closed cursors and copies that write are refused with
 /// PostgreSQL's words.
 fn cursors_and_copies_keep_postgresqls_rules(s: &Served) {
     let ids = crate::serve::lake_rows(
@@ -197,7 +197,10 @@ fn cursors_and_copies_keep_postgresqls_rules(s: &Served) {
         SELECT name, is_holdable FROM pg_cursors;\n\
         CLOSE h;\n\
         SELECT count(*) FROM pg_cursors;\n\
-        COMMIT;\n";
+        COMMIT;\n\
+        DECLARE held CURSOR WITH HOLD FOR SELECT 1;\n\
+        DISCARD ALL;\n\
+        SELECT count(*) FROM pg_cursors;\n";
     let (ok, out, err) = psql_script(s, script);
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
@@ -208,6 +211,7 @@ fn cursors_and_copies_keep_postgresqls_rules(s: &Served) {
             ids[1].as_str(),
             ids[5].as_str(),
             "h|f",
+            "0",
             "0"
         ],
         "{out}"

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use datafusion_postgres::hooks::HookClient;
 use deltalake::datafusion::common::DFSchema;
 use deltalake::datafusion::logical_expr::{EmptyRelation, LogicalPlan};
-use deltalake::datafusion::sql::sqlparser::ast::{FetchDirection, Ident, Statement};
+use deltalake::datafusion::sql::sqlparser::ast::{
+    CloseCursor, DiscardObject, FetchDirection, Ident, Statement,
+};
 use futures::StreamExt;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{Response, Tag};
@@ -93,8 +95,8 @@ impl GateHook {
         Ok(Response::CopyOut(copy_out(rows, format, options)?))
     }
 
-    /// Session control the gate answers itself once admitted: `FETCH`, `CLOSE`, and the
-    /// transaction statements it follows (which the hooks after it then answer: `None`).
+    /// Session control the gate answers itself once admitted: `FETCH`, `CLOSE`,
+    /// `DISCARD`, and the transaction statements it follows (which the hooks after it then answer: `None`).
     /// `format` is the extended protocol's result format for a `FETCH`.
     pub(super) async fn control(
         &self,
@@ -111,6 +113,21 @@ impl GateHook {
                     self.cursors
                         .close(client.socket_addr(), cursor, client.portal_store());
                 Some(closed.map(|()| Response::Execution(Tag::new("CLOSE CURSOR"))))
+            }
+            // `DISCARD ALL` (connection pools reset a connection with it) closes every
+            // cursor, as in PostgreSQL; plans, sequences and temporary tables medlake has
+            // none of, so the other kinds have nothing to discard.
+            Statement::Discard { object_type } => {
+                if matches!(object_type, DiscardObject::ALL) {
+                    let _ = self.cursors.close(
+                        client.socket_addr(),
+                        &CloseCursor::All,
+                        client.portal_store(),
+                    );
+                }
+                Some(Ok(Response::Execution(Tag::new(&format!(
+                    "DISCARD {object_type}"
+                )))))
             }
             Statement::StartTransaction { .. }
             | Statement::Commit { .. }
