@@ -21,8 +21,12 @@ installed() {
 if ! installed; then
   log "installing Apache Superset $version and psycopg2 into $venv (a few minutes)"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "apache-superset==$version" \
-    psycopg2-binary rich cachetools 'flask-caching>=2.1,<2.4' >&2
+  # Every version pinned to a set that was seen to work (pip freeze of a working install),
+  # so a new release of one of its ~150 dependencies cannot break the check.
+  constraints="scripts/superset-$version-constraints.txt"
+  [ -f "$constraints" ] || constraints=/dev/null
+  "$venv/bin/pip" install -q --disable-pip-version-check -c "$constraints" \
+    "apache-superset==$version" psycopg2-binary rich cachetools 'flask-caching>=2.1,<2.4' >&2
   installed || { log "Superset $version is not importable from $venv"; exit 1; }
 fi
 [ "${1:-}" = "--install" ] && exit 0

@@ -116,6 +116,38 @@ fn statements_built_to_crash_are_refused_and_the_server_lives(s: &Served) {
     assert!(refused.iter().all(|r| r.outcome == "refused"));
 }
 
+/// A cursor read in quick fetches outlives the 6 s timeout (each FETCH has all of it, as
+/// PostgreSQL's `statement_timeout` counts per statement); one left idle past it ends, and
+/// its next FETCH says why.
+fn a_cursor_has_the_timeout_per_fetch_and_ends_when_left_idle(s: &Served, port: u16) {
+    let mut script =
+        String::from("BEGIN;\nDECLARE slow CURSOR FOR SELECT id FROM ods_user_full ORDER BY id;\n");
+    for _ in 0..5 {
+        script.push_str("FETCH 1 FROM slow;\n\\! sleep 2\n");
+    }
+    script.push_str("\\! sleep 9\nFETCH 1 FROM slow");
+    let out = psql_stdin(port, "analyst", &s.analyst_password, &script);
+    let fetched = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // psql prints the command tags too (BEGIN, DECLARE CURSOR): count the ids.
+    assert_eq!(
+        fetched
+            .lines()
+            .filter(|l| l.trim().parse::<i64>().is_ok())
+            .count(),
+        5,
+        "five fetches over 10 s, each within the timeout: {fetched} / {err}"
+    );
+    assert!(
+        !out.status.success() && err.contains("statement timeout: 6 s"),
+        "the idle cursor ended: {err}"
+    );
+    let audit = audited(s, "analyst", &["DECLARE slow CURSOR"]);
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].outcome, "timeout");
+    assert_eq!(audit[0].rows, Some(5));
+}
+
 fn a_query_past_its_timeout_ends_there_while_others_are_answered(s: &Served) {
     let colleague = s
         .sandbox
@@ -237,6 +269,8 @@ fn a_query_past_its_timeout_ends_there_while_others_are_answered(s: &Served) {
         "{err}"
     );
     assert_alive(s, port, "a statement out of memory");
+
+    a_cursor_has_the_timeout_per_fetch_and_ends_when_left_idle(s, port);
     let _ = server.kill();
     let _ = server.wait();
 }

@@ -18,8 +18,10 @@
 //! - cursors scan forward only: `SCROLL`, `BACKWARD`, `PRIOR`, `FIRST`, `LAST` and
 //!   positions before the current row are refused (`0A000`, `55000`); `ABSOLUTE n` and
 //!   `RELATIVE n` ahead of the current row skip forward;
-//! - a cursor whose statement timeout passes ends then, giving its slot back, and says so
-//!   at the next `FETCH`.
+//! - each `FETCH` or `MOVE` has its role's whole statement timeout, counted from the
+//!   `FETCH` (PostgreSQL counts `statement_timeout` per statement); a cursor left idle
+//!   longer than that ends, giving its running-statement slot back, and the next `FETCH`
+//!   says so.
 //!
 //! The extended protocol's Describe of a cursor's portal (psycopg describes its named
 //! cursor before fetching) and of a `FETCH` statement returns the cursor's columns; a
@@ -78,6 +80,24 @@ impl Cursor {
     /// Rows fetched or moved over so far.
     pub(super) fn position(&self) -> usize {
         self.position
+    }
+
+    /// A `FETCH` or `MOVE` begins: the statement's timeout counts from now.
+    pub(super) fn restart_clock(&mut self) {
+        if let Some(rows) = self.rows.as_mut() {
+            rows.restart_clock();
+        }
+    }
+}
+
+impl Drop for Cursor {
+    /// A cursor closed before its end is audited with the rows it handed out, not the
+    /// rows of the batches it took.
+    fn drop(&mut self) {
+        let position = self.position;
+        if let Some(rows) = self.rows.as_mut() {
+            rows.count_sent(position);
+        }
     }
 }
 
@@ -208,22 +228,38 @@ pub(super) fn describing(schema: &SchemaRef) -> PgWireResult<LogicalPlan> {
     }))
 }
 
-/// Ends a cursor at its statement's deadline if it is still open then: its stream is
-/// polled once past the deadline (which audits `timeout` and gives the slot back) and
-/// dropped.
+/// Ends a cursor left idle past its statement's deadline (each `FETCH` moves the
+/// deadline on, see [`RowStream::restart_clock`]): its stream is polled once past the
+/// deadline (which audits `timeout` and gives the slot back) and dropped.
 pub(super) async fn end_at(deadline: tokio::time::Instant, cursor: Weak<AsyncMutex<Cursor>>) {
-    tokio::time::sleep_until(deadline).await;
-    let Some(cursor) = cursor.upgrade() else {
-        return;
-    };
-    let mut cursor = cursor.lock().await;
-    if let Some(mut rows) = cursor.rows.take() {
+    let mut deadline = deadline;
+    loop {
+        tokio::time::sleep_until(deadline).await;
+        let Some(open) = cursor.upgrade() else {
+            return;
+        };
+        let mut open = open.lock().await;
+        let position = open.position;
+        let Some(rows) = open.rows.as_mut() else {
+            return;
+        };
+        match rows.deadline() {
+            // Fetched since: wait for the new deadline.
+            Some(later) if later > tokio::time::Instant::now() => {
+                deadline = later;
+                continue;
+            }
+            _ => {}
+        }
+        rows.count_sent(position);
         let message = match rows.next().await {
             Some(Err(e)) => e.to_string(),
             _ => "the cursor's statement timeout passed".to_string(),
         };
-        cursor.pending = None;
-        cursor.failure = Some(message);
+        open.rows = None;
+        open.pending = None;
+        open.failure = Some(message);
+        return;
     }
 }
 

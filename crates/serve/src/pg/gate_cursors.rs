@@ -155,7 +155,8 @@ impl GateHook {
         let Some(cursor) = self.cursors.get(client.socket_addr(), &name.value) else {
             return portal_rows(client, name, direction, false).await;
         };
-        let cursor = cursor.lock_owned().await;
+        let mut cursor = cursor.lock_owned().await;
+        cursor.restart_clock();
         let count = count_of(direction, cursor.position())?;
         let schema = cursor.schema();
         let format = format.unwrap_or(if cursor.binary() {
@@ -189,7 +190,8 @@ impl GateHook {
         let Some(cursor) = self.cursors.get(client.socket_addr(), &name.value) else {
             return portal_rows(client, name, direction, true).await;
         };
-        let cursor = cursor.lock_owned().await;
+        let mut cursor = cursor.lock_owned().await;
+        cursor.restart_clock();
         let count = count_of(direction, cursor.position())?;
         let moved = skip(cursor, count).await?;
         Ok(Response::Execution(Tag::new("MOVE").with_rows(moved)))

@@ -40,6 +40,7 @@ use crate::accounts::Principal;
 pub(crate) struct StatementGuard {
     _slot: Slot,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    timeout: Option<std::time::Duration>,
     timeout_message: String,
     memory_message: Option<String>,
 }
@@ -61,6 +62,7 @@ impl StatementGuard {
         StatementGuard {
             _slot: slot,
             deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            timeout: limits.timeout,
             timeout_message,
             memory_message: limits.memory_bytes.map(|b| {
                 format!(
@@ -79,6 +81,15 @@ impl StatementGuard {
                 DataFusionError::ResourcesExhausted(message.clone())
             }
             _ => e,
+        }
+    }
+
+    /// Gives the statement its whole timeout again, from now.
+    fn restart_clock(&mut self) {
+        if let (Some(deadline), Some(timeout)) = (self.deadline.as_mut(), self.timeout) {
+            deadline
+                .as_mut()
+                .reset(tokio::time::Instant::now() + timeout);
         }
     }
 
@@ -192,6 +203,22 @@ impl RowStream {
     pub(crate) fn guarded(mut self, guard: StatementGuard) -> RowStream {
         self.guard = Some(guard);
         self
+    }
+
+    /// The rows the client was sent, when fewer than the rows read: a cursor keeps the
+    /// rest of a batch it took only part of, and its audit row counts what was fetched.
+    /// Called just before the stream ends.
+    pub fn count_sent(&mut self, sent: usize) {
+        self.rows = sent;
+    }
+
+    /// A cursor's statement, read a `FETCH` at a time: each `FETCH` gets the whole
+    /// timeout, counted from the `FETCH`, as PostgreSQL counts `statement_timeout` per
+    /// statement (so a long read in many fetches is not cut while each fetch is quick).
+    pub fn restart_clock(&mut self) {
+        if let Some(guard) = self.guard.as_mut() {
+            guard.restart_clock();
+        }
     }
 
     /// When the statement's time runs out, if it has a timeout: a cursor that holds the
