@@ -124,6 +124,17 @@ with psycopg.connect(**dsn) as conn:
         cur.execute(query)
         seen["psycopg_named_cursor"] = decoded(list(cur))
     conn.commit()
+    # A named cursor with a parameter: DECLARE ... $1 through Parse/Bind/Execute.
+    with conn.cursor(name="big_param") as cur:
+        cur.itersize = BATCH
+        cur.execute(
+            # (% doubled: with parameters psycopg reads a lone % as a placeholder)
+            "SELECT * FROM (" + query.replace("%", "%%") + ") AS q "
+            "WHERE q.payment_id >= %s ORDER BY q.payment_id",
+            (0,),
+        )
+        seen["psycopg_named_cursor_params"] = decoded(list(cur))
+    conn.commit()
     with conn.cursor(name="big_binary", binary=True) as cur:
         cur.execute(query)
         first = cur.fetchmany(BATCH)

@@ -224,6 +224,22 @@ fn cursors_and_copies_keep_postgresqls_rules(s: &Served) {
         "DECLARE h CURSOR FOR SELECT 1;",
         "can only be used in transaction blocks",
     );
+    // Names fold to lower case unless quoted; two FETCHes in one query message (psql -c
+    // sends it whole) both answer; an empty COPY still writes its csv header.
+    let one_message = format!(
+        "BEGIN; DECLARE Paid CURSOR FOR SELECT payment_id FROM dwd_consultation_paid \
+         ORDER BY payment_id; FETCH 1 FROM paid; FETCH 1 FROM PAID; COMMIT"
+    );
+    let out = ok_stdout(&psql(s, "analyst", &s.analyst_password, &one_message));
+    let fetched: Vec<&str> = out.lines().filter(|l| l.parse::<i64>().is_ok()).collect();
+    assert_eq!(fetched, [ids[0].as_str(), ids[1].as_str()], "{out}");
+    let empty = ok_stdout(&psql(
+        s,
+        "analyst",
+        &s.analyst_password,
+        "COPY (SELECT payment_id FROM dwd_consultation_paid WHERE false) TO STDOUT CSV HEADER",
+    ));
+    assert_eq!(empty.trim(), "payment_id", "{empty}");
     refused(
         "BEGIN;\nDECLARE h CURSOR FOR SELECT 1;\nFETCH BACKWARD 1 FROM h;",
         "can only scan forward",

@@ -11,7 +11,7 @@
 //!   when it holds the delimiter, the quote, a line break, or equals the null string;
 //! - `binary`: the `PGCOPY` signature and header, each row as a field count and each field
 //!   as a length and PostgreSQL's binary send format (the same bytes a binary `DataRow`
-//!   carries), a `-1` trailer (sent by pgwire's `CopyResponse`).
+//!   carries), a `-1` trailer.
 //!
 //! Each copy message carries one row, as PostgreSQL sends them (psycopg parses them so);
 //! the header line of `csv`/`text` and the binary signature travel with the first row.
@@ -237,7 +237,8 @@ pub(super) fn copy_out(
     let fields = Arc::new(arrow_schema_to_pg_fields(&schema, &wire, Some(options))?);
     let columns = fields.len();
     let mut writer = RowWriter::new(format.clone(), &fields);
-    let mut first = Some(writer.opening());
+    let opening = writer.opening();
+    let mut first = Some(opening.clone());
     let wire_format = format.wire_format();
     let data = rows
         .map(move |batch| -> Vec<PgWireResult<CopyData>> {
@@ -252,8 +253,12 @@ pub(super) fn copy_out(
         .flat_map(futures::stream::iter);
     // The opening (header line, binary signature) goes with the first row; with no rows
     // it goes alone, followed by the binary trailer.
-    let data = Ended::new(Box::pin(data), format);
-    Ok(CopyResponse::new(wire_format, columns, data))
+    let data = Ended::new(Box::pin(data), opening, format.kind == Kind::Binary);
+    // Built as text so pgwire adds no trailer of its own (`Ended` sends the binary one,
+    // and with no rows it must travel with the signature), then marked binary if it is.
+    let mut response = CopyResponse::new(0, columns, data);
+    response.format = wire_format;
+    Ok(response)
 }
 
 /// Writes rows (as encoded for a `DataRow`) in a copy format.
@@ -399,20 +404,22 @@ fn csv_field(out: &mut BytesMut, value: &[u8], format: &CopyFormat, forced: bool
     out.put_u8(format.quote);
 }
 
-/// The copy messages with the end of the copy made right: the opening alone when no
-/// row came (with the binary trailer, for binary).
+/// The copy messages with the end of the copy made right: the opening (header line or
+/// binary signature) alone when no row came, and the binary trailer last.
 struct Ended<S> {
     rows: S,
-    format: CopyFormat,
+    opening: Bytes,
+    binary: bool,
     any_row: bool,
     tail: Option<VecDeque<CopyData>>,
 }
 
 impl<S> Ended<S> {
-    fn new(rows: S, format: CopyFormat) -> Ended<S> {
+    fn new(rows: S, opening: Bytes, binary: bool) -> Ended<S> {
         Ended {
             rows,
-            format,
+            opening,
+            binary,
             any_row: false,
             tail: None,
         }
@@ -421,23 +428,20 @@ impl<S> Ended<S> {
     /// What follows the last row.
     fn tail(&self) -> VecDeque<CopyData> {
         let mut tail = VecDeque::new();
-        if !self.any_row {
-            let writer = RowWriter::new(self.format.clone(), &[]);
-            let opening = writer.opening();
-            if self.format.kind == Kind::Binary {
-                // As PostgreSQL sends an empty binary copy: the signature and the trailer
-                // in one message (psycopg reads a signature alone as a broken row). The
-                // trailer pgwire then adds is read past by clients as the end of data.
-                let mut both = BytesMut::from(&opening[..]);
+        match (self.any_row, self.binary) {
+            // As PostgreSQL sends an empty binary copy: signature and trailer in one
+            // message (psycopg reads a signature alone as a broken row).
+            (false, true) => {
+                let mut both = BytesMut::from(&self.opening[..]);
                 both.put_slice(BINARY_TRAILER);
                 tail.push_back(CopyData::new(both.freeze()));
-                return tail;
             }
-            if !opening.is_empty() {
-                tail.push_back(CopyData::new(opening));
+            (false, false) if !self.opening.is_empty() => {
+                tail.push_back(CopyData::new(self.opening.clone()))
             }
+            (true, true) => tail.push_back(CopyData::new(Bytes::from_static(BINARY_TRAILER))),
+            _ => {}
         }
-        // After rows, pgwire's `CopyResponse` sends the binary trailer itself.
         tail
     }
 }

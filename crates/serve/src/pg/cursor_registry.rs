@@ -14,15 +14,30 @@ use pgwire::api::store::{MemPortalStore, PortalStore};
 use pgwire::error::PgWireResult;
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::cursors::{declared, describing, end_at, no_such_cursor, Cursor, StoredPlan};
+use super::cursors::{
+    cursor_name, declared, describing, end_at, no_such_cursor, Cursor, StoredPlan,
+};
 use super::refusal;
 use crate::query::RowStream;
+
+/// An open cursor and what is known of it without taking its lock (a `FETCH ALL` holds
+/// the lock while its rows are sent).
+struct Held {
+    /// The `DECLARE` as the client wrote it (for `pg_cursors`).
+    statement: String,
+    holdable: bool,
+    binary: bool,
+    created: DateTime<Utc>,
+    /// Declared in the transaction block still open: a `ROLLBACK` ends it even if held.
+    uncommitted: bool,
+    cursor: Arc<AsyncMutex<Cursor>>,
+}
 
 /// A connection's cursors and whether it is inside a transaction block.
 #[derive(Default)]
 struct Session {
     in_block: bool,
-    cursors: HashMap<String, Arc<AsyncMutex<Cursor>>>,
+    cursors: HashMap<String, Held>,
 }
 
 /// Every connection's cursors, by the client's address (unique while it is connected).
@@ -72,11 +87,7 @@ impl Cursors {
         let described = describing(&schema)?;
         let name = declared.name.clone();
         let cursor = Arc::new(AsyncMutex::new(Cursor {
-            statement: text.clone(),
-            holdable: declared.holdable,
             binary: declared.binary,
-            created: Utc::now(),
-            uncommitted: true,
             schema,
             rows: Some(rows),
             pending: None,
@@ -87,7 +98,15 @@ impl Cursors {
             if s.cursors.contains_key(&name) {
                 return false;
             }
-            s.cursors.insert(name.clone(), cursor.clone());
+            let held = Held {
+                statement: text.clone(),
+                holdable: declared.holdable,
+                binary: declared.binary,
+                created: Utc::now(),
+                uncommitted: true,
+                cursor: cursor.clone(),
+            };
+            s.cursors.insert(name.clone(), held);
             true
         });
         if !opened {
@@ -110,7 +129,7 @@ impl Cursors {
 
     /// The cursor called `name` on the connection.
     pub(super) fn get(&self, peer: SocketAddr, name: &str) -> Option<Arc<AsyncMutex<Cursor>>> {
-        self.with(peer, |s| s.cursors.get(name).cloned())
+        self.with(peer, |s| s.cursors.get(name).map(|h| h.cursor.clone()))
     }
 
     /// `CLOSE name` / `CLOSE ALL`.
@@ -120,20 +139,21 @@ impl Cursors {
         which: &CloseCursor,
         store: &MemPortalStore<StoredPlan>,
     ) -> PgWireResult<()> {
-        let closed: Vec<String> = self.with(peer, |s| match which {
-            CloseCursor::All => s.cursors.drain().map(|(name, _)| name).collect(),
+        // Removed under the lock, dropped after it: a cursor's drop writes its audit row.
+        let closed: Vec<(String, Held)> = self.with(peer, |s| match which {
+            CloseCursor::All => s.cursors.drain().collect(),
             CloseCursor::Specific { name } => s
                 .cursors
-                .remove(&name.value)
-                .map(|_| vec![name.value.clone()])
-                .unwrap_or_default(),
+                .remove_entry(&cursor_name(name))
+                .into_iter()
+                .collect(),
         });
         if let CloseCursor::Specific { name } = which {
             if closed.is_empty() {
-                return Err(no_such_cursor(&name.value));
+                return Err(no_such_cursor(&cursor_name(name)));
             }
         }
-        for name in closed {
+        for (name, _) in closed {
             store.rm_portal(&name);
         }
         Ok(())
@@ -147,7 +167,7 @@ impl Cursors {
         statement: &Statement,
         store: &MemPortalStore<StoredPlan>,
     ) {
-        let ended: Vec<String> = self.with(peer, |s| match statement {
+        let ended: Vec<(String, Held)> = self.with(peer, |s| match statement {
             Statement::StartTransaction { .. } => {
                 s.in_block = true;
                 Vec::new()
@@ -155,10 +175,8 @@ impl Cursors {
             Statement::Commit { .. } => {
                 s.in_block = false;
                 let ended = take_where(&mut s.cursors, |c| !c.holdable);
-                for cursor in s.cursors.values() {
-                    if let Ok(mut c) = cursor.try_lock() {
-                        c.uncommitted = false;
-                    }
+                for held in s.cursors.values_mut() {
+                    held.uncommitted = false;
                 }
                 ended
             }
@@ -170,7 +188,7 @@ impl Cursors {
             }
             _ => Vec::new(),
         });
-        for name in ended {
+        for (name, _) in ended {
             store.rm_portal(&name);
         }
     }
@@ -187,43 +205,35 @@ impl Cursors {
 
     /// The connection's cursors, for `pg_cursors`.
     pub(super) fn listing(&self, peer: SocketAddr) -> Vec<Listed> {
-        let cursors: Vec<(String, Arc<AsyncMutex<Cursor>>)> = self.with(peer, |s| {
+        let mut listed: Vec<Listed> = self.with(peer, |s| {
             s.cursors
                 .iter()
-                .map(|(n, c)| (n.clone(), c.clone()))
+                .map(|(name, held)| Listed {
+                    name: name.clone(),
+                    statement: held.statement.clone(),
+                    holdable: held.holdable,
+                    binary: held.binary,
+                    created: held.created,
+                })
                 .collect()
         });
-        let mut listed: Vec<Listed> = cursors
-            .into_iter()
-            .filter_map(|(name, cursor)| {
-                let c = cursor.try_lock().ok()?;
-                Some(Listed {
-                    name,
-                    statement: c.statement.clone(),
-                    holdable: c.holdable,
-                    binary: c.binary,
-                    created: c.created,
-                })
-            })
-            .collect();
         listed.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
         listed
     }
 }
 
-/// Removes the cursors `ends` picks (one whose lock is held by a running `FETCH` is
-/// ended too: its stream goes when the fetch lets go of it).
+/// Removes the cursors `ends` picks, to be dropped by the caller outside the lock.
 fn take_where(
-    cursors: &mut HashMap<String, Arc<AsyncMutex<Cursor>>>,
-    ends: impl Fn(&Cursor) -> bool,
-) -> Vec<String> {
+    cursors: &mut HashMap<String, Held>,
+    ends: impl Fn(&Held) -> bool,
+) -> Vec<(String, Held)> {
     let names: Vec<String> = cursors
         .iter()
-        .filter(|(_, c)| c.try_lock().map(|c| ends(&c)).unwrap_or(true))
+        .filter(|(_, held)| ends(held))
         .map(|(n, _)| n.clone())
         .collect();
-    for name in &names {
-        cursors.remove(name);
-    }
     names
+        .into_iter()
+        .filter_map(|name| cursors.remove_entry(&name))
+        .collect()
 }

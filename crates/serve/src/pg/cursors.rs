@@ -29,13 +29,14 @@
 
 use std::sync::{Arc, Weak};
 
-use chrono::{DateTime, Utc};
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::common::DFSchema;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::logical_expr::{EmptyRelation, LogicalPlan};
-use deltalake::datafusion::sql::sqlparser::ast::{DeclareType, FetchDirection, Statement, Value};
+use deltalake::datafusion::sql::sqlparser::ast::{
+    DeclareType, FetchDirection, Ident, Statement, Value,
+};
 use futures::{Stream, StreamExt};
 use pgwire::error::{PgWireError, PgWireResult};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
@@ -48,13 +49,7 @@ pub(super) type StoredPlan = (String, Option<(Statement, LogicalPlan)>);
 
 /// One open cursor.
 pub(super) struct Cursor {
-    /// The `DECLARE` as the client wrote it (for `pg_cursors`).
-    pub(super) statement: String,
-    pub(super) holdable: bool,
     pub(super) binary: bool,
-    pub(super) created: DateTime<Utc>,
-    /// Declared in the transaction block still open: a `ROLLBACK` ends it even if held.
-    pub(super) uncommitted: bool,
     pub(super) schema: SchemaRef,
     /// The rows not yet fetched; `None` once read to the end or failed.
     pub(super) rows: Option<RowStream>,
@@ -131,13 +126,21 @@ pub(super) fn declared(statement: &Statement) -> PgWireResult<Declared> {
     let name = declare
         .names
         .first()
-        .map(|n| n.value.clone())
+        .map(cursor_name)
         .ok_or_else(|| refusal("42601", "cursor name is required".to_string()))?;
     Ok(Declared {
         name,
         holdable: declare.hold == Some(true),
         binary: declare.binary == Some(true),
     })
+}
+
+/// A cursor's name as PostgreSQL folds it: unquoted names in lower case.
+pub(super) fn cursor_name(ident: &Ident) -> String {
+    match ident.quote_style {
+        None => ident.value.to_lowercase(),
+        Some(_) => ident.value.clone(),
+    }
 }
 
 /// How many rows a `FETCH` or `MOVE` asks for, after skipping `skip` rows.
@@ -238,7 +241,11 @@ pub(super) async fn end_at(deadline: tokio::time::Instant, cursor: Weak<AsyncMut
         let Some(open) = cursor.upgrade() else {
             return;
         };
-        let mut open = open.lock().await;
+        // A `FETCH ALL` may hold the cursor while its rows are sent: look again shortly.
+        let Ok(mut open) = open.try_lock() else {
+            deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+            continue;
+        };
         let position = open.position;
         let Some(rows) = open.rows.as_mut() else {
             return;
@@ -384,5 +391,7 @@ mod tests {
                 .unwrap();
         assert!(!d.holdable && !d.binary);
         assert!(declared(&parse_one("DECLARE c SCROLL CURSOR FOR SELECT 1").unwrap()).is_err());
+        let d = declared(&parse_one("DECLARE Big CURSOR FOR SELECT 1").unwrap()).unwrap();
+        assert_eq!(d.name, "big", "an unquoted name is folded to lower case");
     }
 }

@@ -81,6 +81,23 @@ impl GateHook {
     }
 }
 
+/// A Bind's result formats must be none, one for all columns, or one per column
+/// (PostgreSQL's rule); any other count is refused before a column is encoded.
+pub(super) fn check_formats(format: &Format, columns: usize) -> PgWireResult<()> {
+    match format {
+        Format::Individual(codes) if codes.len() > 1 && codes.len() != columns => {
+            Err(super::refusal(
+                "08P01",
+                format!(
+                    "bind message has {} result formats but the result has {columns} columns",
+                    codes.len()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A query response whose rows are encoded batch by batch as the client reads them.
 pub(super) fn encode(
     rows: RowStream,
@@ -97,6 +114,7 @@ pub(super) fn encode_batches(
     format: &Format,
     options: Arc<FormatOptions>,
 ) -> PgWireResult<QueryResponse> {
+    check_formats(format, schema.fields().len())?;
     let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(options))?);
     let encoded = fields.clone();
     let data_rows = rows
@@ -126,8 +144,10 @@ impl QueryHook for GateHook {
             Err(e) => return Some(Err(e)),
         };
         match statement {
-            Statement::Declare { .. } => return Some(self.declare(&who, statement, client).await),
-            Statement::Copy { .. } => return Some(self.copy(&who, statement, client).await),
+            Statement::Declare { .. } => {
+                return Some(self.declare(&who, statement, None, client).await)
+            }
+            Statement::Copy { .. } => return Some(self.copy(&who, statement, None, client).await),
             _ => {}
         }
         if is_session_control(statement) {
@@ -157,7 +177,10 @@ impl QueryHook for GateHook {
         _session_context: &SessionContext,
         client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        // Cursors and copies are admitted and audited at Execute.
+        // A cursor's or copy's query is admitted and planned with its parameters.
+        if let Some(plan) = self.parse_read(statement, client).await {
+            return Some(plan);
+        }
         if let Some(plan) = self.parse_plan(statement, client) {
             return Some(plan);
         }
@@ -187,9 +210,12 @@ impl QueryHook for GateHook {
             Ok(who) => who,
             Err(e) => return Some(Err(e)),
         };
+        let bound = super::gate_cursors::bound(logical_plan, params);
         match statement {
-            Statement::Declare { .. } => return Some(self.declare(&who, statement, client).await),
-            Statement::Copy { .. } => return Some(self.copy(&who, statement, client).await),
+            Statement::Declare { .. } => {
+                return Some(self.declare(&who, statement, bound, client).await)
+            }
+            Statement::Copy { .. } => return Some(self.copy(&who, statement, bound, client).await),
             _ => {}
         }
         let format = super::extended::result_format(info);

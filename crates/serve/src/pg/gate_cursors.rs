@@ -8,25 +8,37 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion_postgres::hooks::HookClient;
-use deltalake::datafusion::common::DFSchema;
-use deltalake::datafusion::logical_expr::{EmptyRelation, LogicalPlan};
+use deltalake::datafusion::common::{DFSchema, ParamValues, TableReference};
+use deltalake::datafusion::logical_expr::{CreateView, DdlStatement, EmptyRelation, LogicalPlan};
 use deltalake::datafusion::sql::sqlparser::ast::{
     CloseCursor, DiscardObject, FetchDirection, Ident, Statement,
 };
-use futures::StreamExt;
+use futures::{stream, StreamExt};
 use pgwire::api::portal::Format;
-use pgwire::api::results::{Response, Tag};
+use pgwire::api::results::{QueryResponse, Response, Tag};
 use pgwire::api::store::PortalStore;
 use pgwire::api::ClientInfo;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::types::format::FormatOptions;
 
 use super::copy::{copy_out, CopyFormat};
-use super::cursors::{count_of, describing, skip, take, Count};
+use super::cursors::{count_of, cursor_name, describing, skip, take, Count};
 use super::gate::{encode_batches, GateHook};
 use super::{pg_cursors, pg_error, refusal};
 use crate::accounts::Principal;
-use crate::query::Channel;
+use crate::query::{Channel, RowStream};
+
+/// The plan a `DECLARE` or `COPY` was given at Parse and the parameters bound to it
+/// (`None`: the simple protocol, where the statement is planned as it runs).
+pub(super) type Bound<'a> = Option<(&'a LogicalPlan, &'a ParamValues)>;
+
+/// The read [`GateHook::parse_read`] wrapped at Parse, with the parameters of Execute.
+pub(super) fn bound<'a>(plan: &'a LogicalPlan, params: &'a ParamValues) -> Bound<'a> {
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateView(view)) => Some((view.input.as_ref(), params)),
+        _ => None,
+    }
+}
 
 /// A plan of no rows and no columns: what Parse answers for statements that return none.
 pub(super) fn no_rows() -> LogicalPlan {
@@ -42,6 +54,7 @@ impl GateHook {
         &self,
         who: &Principal,
         statement: &Statement,
+        bound: Bound<'_>,
         client: &mut dyn HookClient,
     ) -> PgWireResult<Response> {
         let declared = super::cursors::declared(statement)?;
@@ -60,11 +73,7 @@ impl GateHook {
                 format!("cursor \"{}\" already exists", declared.name),
             ));
         }
-        let rows = self
-            .queries
-            .start(who, Channel::Pg, statement, self.row_limit)
-            .await
-            .map_err(pg_error)?;
+        let rows = self.start_read(who, statement, bound).await?;
         self.cursors
             .open(peer, statement, rows, client.portal_store())?;
         Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
@@ -76,6 +85,7 @@ impl GateHook {
         &self,
         who: &Principal,
         statement: &Statement,
+        bound: Bound<'_>,
         client: &mut dyn HookClient,
     ) -> PgWireResult<Response> {
         let format = if crate::query::is_copy_to_client(statement) {
@@ -85,14 +95,67 @@ impl GateHook {
         };
         let cancel = Some(self.running.signal(&*client));
         let rows = self
-            .queries
-            .start(who, Channel::Pg, statement, self.row_limit)
-            .await
-            .map_err(pg_error)?
+            .start_read(who, statement, bound)
+            .await?
             .cancelled_by(cancel);
         let format = format.ok_or_else(|| refusal("42501", "COPY refused".to_string()))?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         Ok(Response::CopyOut(copy_out(rows, format, options)?))
+    }
+
+    /// Starts the read inside a `DECLARE` or `COPY` through the query path: as written
+    /// (simple protocol), or as planned at Parse with the parameters bound at Bind.
+    async fn start_read(
+        &self,
+        who: &Principal,
+        statement: &Statement,
+        bound: Bound<'_>,
+    ) -> PgWireResult<RowStream> {
+        let started = match bound {
+            Some((plan, params)) => {
+                self.queries
+                    .start_prepared(who, Channel::Pg, statement, plan, params, self.row_limit)
+                    .await
+            }
+            None => {
+                self.queries
+                    .start(who, Channel::Pg, statement, self.row_limit)
+                    .await
+            }
+        };
+        started.map_err(pg_error)
+    }
+
+    /// Parse of a `DECLARE` or `COPY` that reads a query (`None` for other statements):
+    /// the query is admitted and planned with its parameters, and wrapped so the statement
+    /// describes no rows (a `DECLARE` returns none; psycopg requires so) while its
+    /// parameters' types are still found. Execute unwraps it ([`bound`]).
+    pub(super) async fn parse_read(
+        &self,
+        statement: &Statement,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        if !matches!(
+            statement,
+            Statement::Declare { .. } | Statement::Copy { .. }
+        ) {
+            return None;
+        }
+        crate::query::read_of(statement)?;
+        let who = match super::principal(&self.accounts, client) {
+            Ok(who) => who,
+            Err(e) => return Some(Err(e)),
+        };
+        let planned = self.queries.plan_for(&who, Channel::Pg, statement).await;
+        Some(planned.map_err(pg_error).map(|plan| {
+            LogicalPlan::Ddl(DdlStatement::CreateView(CreateView {
+                name: TableReference::bare("medlake_read"),
+                input: Arc::new(plan),
+                or_replace: false,
+                definition: None,
+                temporary: true,
+            }))
+        }))
     }
 
     /// Session control the gate answers itself once admitted: `FETCH`, `CLOSE`,
@@ -152,12 +215,12 @@ impl GateHook {
         format: Option<Format>,
     ) -> PgWireResult<Response> {
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-        let Some(cursor) = self.cursors.get(client.socket_addr(), &name.value) else {
+        let Some(cursor) = self.cursors.get(client.socket_addr(), &cursor_name(name)) else {
             return portal_rows(client, name, direction, false).await;
         };
-        let mut cursor = cursor.lock_owned().await;
-        cursor.restart_clock();
+        let mut cursor = in_use(cursor, name)?;
         let count = count_of(direction, cursor.position())?;
+        cursor.restart_clock();
         let schema = cursor.schema();
         let format = format.unwrap_or(if cursor.binary() {
             Format::UnifiedBinary
@@ -165,7 +228,24 @@ impl GateHook {
             Format::UnifiedText
         });
         let rows = take(cursor, count);
-        let mut response = encode_batches(schema, rows, &format, options)?;
+        let mut response = if count.rows.is_some() {
+            // A counted FETCH is read here, so the cursor is free for the next statement
+            // of the same query message (their answers are all sent after the last one).
+            let batches: Vec<_> = rows.collect().await;
+            let batches = batches
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            encode_batches(
+                schema,
+                stream::iter(batches.into_iter().map(Ok)),
+                &format,
+                options,
+            )?
+        } else {
+            // FETCH ALL streams, holding the cursor until its last row is sent.
+            encode_batches(schema, rows, &format, options)?
+        };
         response.set_command_tag("FETCH");
         Ok(Response::Query(response))
     }
@@ -187,12 +267,12 @@ impl GateHook {
                 "MOVE [direction] [FROM | IN] cursor".to_string(),
             ));
         };
-        let Some(cursor) = self.cursors.get(client.socket_addr(), &name.value) else {
+        let Some(cursor) = self.cursors.get(client.socket_addr(), &cursor_name(name)) else {
             return portal_rows(client, name, direction, true).await;
         };
-        let mut cursor = cursor.lock_owned().await;
-        cursor.restart_clock();
+        let mut cursor = in_use(cursor, name)?;
         let count = count_of(direction, cursor.position())?;
+        cursor.restart_clock();
         let moved = skip(cursor, count).await?;
         Ok(Response::Execution(Tag::new("MOVE").with_rows(moved)))
     }
@@ -206,7 +286,7 @@ impl GateHook {
     ) -> Option<PgWireResult<LogicalPlan>> {
         match statement {
             Statement::Fetch { name, .. } => {
-                let described = match self.cursors.get(client.socket_addr(), &name.value) {
+                let described = match self.cursors.get(client.socket_addr(), &cursor_name(name)) {
                     Some(cursor) => match cursor.try_lock() {
                         Ok(cursor) => describing(&cursor.schema()),
                         Err(_) => Ok(no_rows()),
@@ -236,6 +316,27 @@ impl GateHook {
     }
 }
 
+/// The cursor, or 55006 when an earlier statement of the same query message still
+/// streams it (a `FETCH ALL` whose rows are not sent yet).
+fn in_use(
+    cursor: Arc<tokio::sync::Mutex<super::cursors::Cursor>>,
+    name: &Ident,
+) -> PgWireResult<tokio::sync::OwnedMutexGuard<super::cursors::Cursor>> {
+    cursor.try_lock_owned().map_err(|_| {
+        refusal(
+            "55006",
+            format!(
+                "cursor \"{}\" is in use by a FETCH ALL whose rows are still being sent",
+                cursor_name(name)
+            ),
+        )
+    })
+}
+
+/// Rows a protocol-level portal is read in per step: its rows are buffered per fetch by
+/// pgwire, so a huge count is read a bounded step at a time.
+const PORTAL_STEP: usize = 10_000;
+
 /// `FETCH` or `MOVE` (`discard`) on a protocol-level portal: a driver's Bind that was
 /// executed with a row limit and is suspended.
 async fn portal_rows(
@@ -244,33 +345,46 @@ async fn portal_rows(
     direction: &FetchDirection,
     discard: bool,
 ) -> PgWireResult<Response> {
-    let no_cursor = || refusal("34000", format!("cursor \"{}\" does not exist", name.value));
+    let name = cursor_name(name);
+    let no_cursor = || refusal("34000", format!("cursor \"{name}\" does not exist"));
     let portal = client
         .portal_store()
-        .get_portal(&name.value)
+        .get_portal(&name)
         .and_then(|entry| entry.value().cloned())
         .ok_or_else(no_cursor)?;
     let Count { skip, rows } = count_of(direction, 0)?;
-    if skip > 0 {
-        portal.fetch(skip).await.map_err(|_| no_cursor())?;
-    }
-    let mut fetched = portal
-        .fetch(rows.unwrap_or(0))
-        .await
-        .map_err(|e| match e {
+    let mut wanted = skip.saturating_add(rows.unwrap_or(usize::MAX));
+    let (mut seen, mut kept, mut schema) = (0usize, Vec::new(), None);
+    while wanted > 0 {
+        let step = wanted.min(PORTAL_STEP);
+        let fetched = portal.fetch(step).await.map_err(|e| match e {
             PgWireError::PortalNotStarted => no_cursor(),
             other => other,
-        })?
-        .response;
-    if !discard {
-        fetched.set_command_tag("FETCH");
-        return Ok(Response::Query(fetched));
+        })?;
+        let mut response = fetched.response;
+        schema.get_or_insert_with(|| response.row_schema());
+        let data_rows = response.data_rows();
+        let mut got = 0;
+        while let Some(row) = data_rows.next().await {
+            let row = row?;
+            got += 1;
+            if seen >= skip && !discard {
+                kept.push(row);
+            }
+            seen += 1;
+        }
+        wanted -= got.min(wanted);
+        if !fetched.suspended || got < step {
+            break;
+        }
     }
-    let mut moved = 0;
-    let data_rows = fetched.data_rows();
-    while let Some(row) = data_rows.next().await {
-        row?;
-        moved += 1;
+    if discard {
+        return Ok(Response::Execution(
+            Tag::new("MOVE").with_rows(seen.saturating_sub(skip)),
+        ));
     }
-    Ok(Response::Execution(Tag::new("MOVE").with_rows(moved)))
+    let schema = schema.unwrap_or_else(|| Arc::new(Vec::new()));
+    let mut response = QueryResponse::new(schema, stream::iter(kept.into_iter().map(Ok)));
+    response.set_command_tag("FETCH");
+    Ok(Response::Query(response))
 }

@@ -36,17 +36,34 @@ pub(super) async fn accept(
         };
         let watcher = hangup_watcher(&socket, peer, running.clone());
         let handlers = handlers.clone();
-        let cursors = cursors.clone();
+        // Its cursors end with it, however it ends (a panic of its task included), so a
+        // later connection from the same address never finds them.
+        let ended = ConnectionEnd {
+            cursors: cursors.clone(),
+            peer,
+        };
         tokio::spawn(async move {
+            let _ended = ended;
             if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                 debug!(error = %e, "PostgreSQL connection ended with an error");
             }
             if let Some(watcher) = watcher {
                 watcher.abort();
             }
-            // Its cursors end with it (their statements are audited as they drop).
-            cursors.connection_closed(peer);
         });
+    }
+}
+
+/// Ends a connection's cursors when its task ends (their statements are audited as they
+/// drop).
+struct ConnectionEnd {
+    cursors: Arc<Cursors>,
+    peer: SocketAddr,
+}
+
+impl Drop for ConnectionEnd {
+    fn drop(&mut self) {
+        self.cursors.connection_closed(self.peer);
     }
 }
 

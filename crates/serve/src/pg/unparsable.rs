@@ -184,6 +184,9 @@ impl QueryParser for AuditedParser {
         stmt: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
+        if let (Some(format), (_, Some((_, plan)))) = (column_format, stmt) {
+            super::gate::check_formats(format, plan.schema().fields().len())?;
+        }
         self.inner.get_result_schema(stmt, column_format)
     }
 }
