@@ -226,11 +226,10 @@ fn cursors_and_copies_keep_postgresqls_rules(s: &Served) {
     );
     // Names fold to lower case unless quoted; two FETCHes in one query message (psql -c
     // sends it whole) both answer; an empty COPY still writes its csv header.
-    let one_message = format!(
+    let one_message =
         "BEGIN; DECLARE Paid CURSOR FOR SELECT payment_id FROM dwd_consultation_paid \
-         ORDER BY payment_id; FETCH 1 FROM paid; FETCH 1 FROM PAID; COMMIT"
-    );
-    let out = ok_stdout(&psql(s, "analyst", &s.analyst_password, &one_message));
+         ORDER BY payment_id; FETCH 1 FROM paid; FETCH 1 FROM PAID; COMMIT";
+    let out = ok_stdout(&psql(s, "analyst", &s.analyst_password, one_message));
     let fetched: Vec<&str> = out.lines().filter(|l| l.parse::<i64>().is_ok()).collect();
     assert_eq!(fetched, [ids[0].as_str(), ids[1].as_str()], "{out}");
     let empty = ok_stdout(&psql(

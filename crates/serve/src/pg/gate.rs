@@ -231,6 +231,21 @@ impl QueryHook for GateHook {
                 "internal: no result format for this Execute".to_string(),
             )));
         };
+        // `pg_cursors` is read as it is now, not as it was when the statement was
+        // prepared (drivers keep prepared statements for reuse).
+        let fresh;
+        let (statement, logical_plan) = if super::pg_cursors::reads_pg_cursors(statement) {
+            let rewritten = self.with_pg_cursors(statement, info).into_owned();
+            match self.queries.plan_for(&who, Channel::Pg, &rewritten).await {
+                Ok(plan) => {
+                    fresh = (rewritten, plan);
+                    (&fresh.0, &fresh.1)
+                }
+                Err(e) => return Some(Err(pg_error(e))),
+            }
+        } else {
+            (statement, logical_plan)
+        };
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let cancel = Some(self.running.signal(info));
         let response = self
