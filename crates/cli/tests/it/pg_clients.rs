@@ -22,8 +22,7 @@ use deltalake::arrow::util::display::array_value_to_string;
 use deltalake::datafusion::prelude::SessionContext;
 use serde_json::Value;
 
-use crate::common;
-use crate::serve::{audited, ok_stdout, psql, Served};
+use crate::serve::{audited, ok_stdout, psql, python_client, Served};
 
 /// The query every client reads: every kind of value a report pulls, some nulls, text in
 /// Chinese, in a fixed order.
@@ -370,23 +369,12 @@ fn rows_of(value: &Value) -> Rows {
 }
 
 fn run_python(s: &Served) -> serde_json::Map<String, Value> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/clients/py_clients.py"
-    );
-    let out = Command::new(common::python())
-        .args([
-            script,
-            "127.0.0.1",
-            &s.pg_port.to_string(),
-            "analyst",
-            "medlake",
-        ])
-        .env("PGPASSWORD", &s.analyst_password)
-        .env("MEDLAKE_QUERY", QUERY)
-        .output()
-        .expect("python runs");
-    parsed(&ok_stdout(&out))
+    parsed(&python_client(
+        s,
+        "clients/py_clients.py",
+        &[],
+        &[("MEDLAKE_QUERY", QUERY)],
+    ))
 }
 
 fn run_node(s: &Served) -> serde_json::Map<String, Value> {

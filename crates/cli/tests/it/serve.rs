@@ -206,25 +206,29 @@ fn psql_lists_describes_and_queries_the_lake(s: &Served) {
     }
 }
 
-fn psycopg_and_sqlalchemy_read_the_lake(s: &Served) {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/pg_clients_check.py"
-    );
+/// A Python client script (under `scripts/`) run against the server as the analyst:
+/// `script HOST PORT USER DATABASE [args]`, the password in `PGPASSWORD`; its stdout.
+pub(crate) fn python_client(
+    s: &Served,
+    script: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> String {
+    let path = format!("{}/../../scripts/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(common::python())
-        .args([
-            script,
-            "127.0.0.1",
-            &s.pg_port.to_string(),
-            "analyst",
-            "medlake",
-            "dwd_consultation_paid",
-        ])
+        .arg(path)
+        .args(["127.0.0.1", &s.pg_port.to_string(), "analyst", "medlake"])
+        .args(args)
         .env("PGPASSWORD", &s.analyst_password)
+        .envs(envs.iter().copied())
         .output()
         .expect("python runs");
-    let seen: serde_json::Value =
-        serde_json::from_str(&ok_stdout(&out)).expect("the script prints JSON");
+    ok_stdout(&out)
+}
+
+fn psycopg_and_sqlalchemy_read_the_lake(s: &Served) {
+    let out = python_client(s, "pg_clients_check.py", &["dwd_consultation_paid"], &[]);
+    let seen: serde_json::Value = serde_json::from_str(&out).expect("the script prints JSON");
     let direct: i64 = lake_rows(&s.sandbox, "SELECT count(*) FROM dwd_consultation_paid")[0]
         .parse()
         .unwrap();

@@ -88,17 +88,16 @@ impl GateHook {
         bound: Bound<'_>,
         client: &mut dyn HookClient,
     ) -> PgWireResult<Response> {
-        let format = if crate::query::is_copy_to_client(statement) {
-            Some(CopyFormat::of(statement).map_err(|m| refusal("22023", m))?)
-        } else {
-            None
-        };
+        if !crate::query::is_copy_to_client(statement) {
+            // Refused and audited there; no rows are ever started.
+            self.start_read(who, statement, bound).await?;
+        }
+        let format = CopyFormat::of(statement).map_err(|m| refusal("22023", m))?;
         let cancel = Some(self.running.signal(&*client));
         let rows = self
             .start_read(who, statement, bound)
             .await?
             .cancelled_by(cancel);
-        let format = format.ok_or_else(|| refusal("42501", "COPY refused".to_string()))?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         Ok(Response::CopyOut(copy_out(rows, format, options)?))
     }
