@@ -2,6 +2,9 @@
 // every dashboard, a filter change and a SQL Lab query. Fails on any console error, page
 // error, failed request or empty chart, and saves a screenshot of each step.
 //
+// With MEDLAKE_ADMIN_ACCOUNT and MEDLAKE_ADMIN_PASSWORD it then logs in as that admin and
+// opens the permissions and audit page: audit rows, a search, the policy file in force.
+//
 // Usage: node check.mjs BASE_URL ACCOUNT SCREENSHOT_DIR   (password in MEDLAKE_PASSWORD)
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -144,6 +147,34 @@ await page.click('a[href="#runs"]');
 await page.waitForSelector("#runs tbody tr");
 seen.runs = await page.$$eval("#runs tbody tr", (r) => r.length);
 await shot("42-runs");
+
+// The viewer has no permissions page; an admin's shows the audit and the policies.
+seen.viewerSeesGovernance = await page.$eval("#nav-governance", (a) => !a.hidden);
+const adminAccount = process.env.MEDLAKE_ADMIN_ACCOUNT;
+if (adminAccount) {
+  const admin = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+  const adminPage = await admin.newPage();
+  adminPage.on("pageerror", (e) => problems.push(`admin page error: ${e.message}`));
+  adminPage.on("response", (r) => { if (r.status() >= 400) problems.push(`admin: HTTP ${r.status()} for ${r.url()}`); });
+  await adminPage.goto(`${base}/login`);
+  await adminPage.fill("input[name=name]", adminAccount);
+  await adminPage.fill("input[name=password]", process.env.MEDLAKE_ADMIN_PASSWORD);
+  await Promise.all([adminPage.waitForURL(`${base}/`), adminPage.click("button[type=submit]")]);
+  await adminPage.click('a[href="#governance"]');
+  await adminPage.waitForSelector("#audit tbody tr");
+  seen.auditRows = await adminPage.$$eval("#audit tbody tr", (r) => r.length);
+  await adminPage.fill("#audit-account", account);
+  await Promise.all([
+    adminPage.waitForResponse((r) => r.url().includes("/api/audit?")),
+    adminPage.click("#audit-search"),
+  ]);
+  await adminPage.waitForTimeout(300);
+  seen.auditAccounts = await adminPage.$$eval("#audit tbody tr td:nth-child(3)", (c) => [...new Set(c.map((x) => x.textContent))]);
+  seen.policyFile = (await adminPage.$eval("#policy-editor", (e) => e.value)).includes("[[policy]]");
+  await adminPage.screenshot({ path: `${shots}/50-permissions-and-audit.png`, fullPage: false });
+  seen.screenshots.push(`${shots}/50-permissions-and-audit.png`);
+  await admin.close();
+}
 
 await browser.close();
 const real = problems.filter((p) => !expected(p));

@@ -7,11 +7,13 @@
 //! - `medlake-bench --serve --dir DIR`: dashboard API latency and PostgreSQL clients under load;
 //! - `medlake-bench cdc --url mysql://...`: change capture from a real binlog (and Kafka);
 //! - `medlake-bench stream --rows N`: pulling N rows over the PostgreSQL protocol through
-//!   `COPY` and a cursor, with the server's memory.
+//!   `COPY` and a cursor, with the server's memory;
+//! - `medlake-bench policy`: what the policy rewrite adds to a statement's planning.
 
 mod cdc;
 mod machine;
 mod pipeline;
+mod policy;
 mod serve;
 mod stream;
 mod warehouse;
@@ -46,6 +48,9 @@ enum BenchCommand {
     /// Measure pulling a large result over the PostgreSQL protocol (psql's \copy in csv and
     /// binary, and a cursor): rows/s and the server's peak memory against before.
     Stream(stream::StreamArgs),
+    /// Measure the policy rewrite: planning time and the rewrite's own time (p50, p95) for
+    /// a dashboard read under a row filter and patient reads under PHI masks.
+    Policy(policy::PolicyArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         match &cli.command {
             Some(BenchCommand::Cdc(args)) => cdc::run(args).await,
             Some(BenchCommand::Stream(args)) => stream::run(args).await,
+            Some(BenchCommand::Policy(args)) => policy::run(args).await,
             None => pipeline::run(&cli.pipeline).await,
         }
     });

@@ -125,6 +125,7 @@ pub(crate) fn server_options(http: &str, pg_port: u16, limits: QueryLimits) -> S
         refresh_every: Duration::from_secs(3600),
         pg_row_limit: None,
         limits,
+        governance: Default::default(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Accounts, API tokens and the query audit, as stored rows.
+//! Accounts and API tokens, as stored rows.
 //!
 //! The catalog keeps what serving needs to remember; hashing passwords and tokens is the
 //! serving crate's job, so only hashes and SCRAM verifiers ever reach this file.
@@ -6,7 +6,7 @@
 use chrono::{Local, NaiveDateTime};
 
 use crate::db::Row;
-use crate::{fmt_time, parse_time, Catalog, CatalogError, Result};
+use crate::{fmt_time, parse_time, Catalog, Result};
 
 /// An account as stored: its name, role and password verifiers (never a password).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,39 +40,6 @@ pub struct NewAccount<'a> {
     pub scram_salt: &'a [u8],
     /// SCRAM salted password.
     pub scram_salted_password: &'a [u8],
-}
-
-/// What a statement did, as the audit records it: rows returned and time taken, each
-/// unknown (`None`) when the statement did not get that far (refused, failed to plan).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AuditFigures {
-    /// Rows returned to the client.
-    pub rows: Option<u64>,
-    /// Milliseconds from arrival to the last row (or the error).
-    pub millis: Option<u64>,
-}
-
-/// One audited statement: who ran what, over which channel, and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// Record id, increasing.
-    pub id: i64,
-    /// When the statement ended (its audit row was written).
-    pub at: NaiveDateTime,
-    /// Account name.
-    pub account: String,
-    /// `http`, `dashboard` or `pg`.
-    pub channel: String,
-    /// The statement as sent.
-    pub statement: String,
-    /// `ok`, `failed`, `refused` or `cancelled`.
-    pub outcome: String,
-    /// Rows returned, when it ran.
-    pub rows: Option<u64>,
-    /// Time taken, when it ran.
-    pub millis: Option<u64>,
-    /// Error message of a failed or refused statement.
-    pub error: Option<String>,
 }
 
 fn account_from_row(r: &Row) -> Result<Account> {
@@ -181,61 +148,6 @@ impl Catalog {
         )?;
         row.map(|r| r.text(0, "api_token.account")).transpose()
     }
-
-    /// Records one statement in the query audit and returns its id.
-    pub fn audit(
-        &self,
-        account: &str,
-        channel: &str,
-        statement: &str,
-        outcome: &str,
-        figures: AuditFigures,
-        error: Option<&str>,
-    ) -> Result<i64> {
-        let as_i64 = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-        let row = self.db.query_opt(
-            "INSERT INTO query_audit (at, account, channel, statement, outcome, rows, millis,
-                 error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-            sql_params![
-                fmt_time(&Local::now().naive_local()),
-                account,
-                channel,
-                statement,
-                outcome,
-                as_i64(figures.rows),
-                as_i64(figures.millis),
-                error
-            ],
-        )?;
-        row.ok_or(CatalogError::Corrupt("query_audit.id"))?
-            .int(0, "query_audit.id")
-    }
-
-    /// The newest audit records, newest first; only `account`'s when given.
-    pub fn audit_records(&self, account: Option<&str>, limit: usize) -> Result<Vec<AuditRecord>> {
-        let rows = self.db.query(
-            "SELECT id, at, account, channel, statement, outcome, rows, millis, error
-             FROM query_audit WHERE CAST(?1 AS TEXT) IS NULL OR account = ?1
-             ORDER BY id DESC LIMIT ?2",
-            sql_params![account, i64::try_from(limit).unwrap_or(i64::MAX)],
-        )?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRecord {
-                    id: r.int(0, "query_audit.id")?,
-                    at: parse_time(&r.text(1, "query_audit.at")?, "query_audit.at")?,
-                    account: r.text(2, "query_audit.account")?,
-                    channel: r.text(3, "query_audit.channel")?,
-                    statement: r.text(4, "query_audit.statement")?,
-                    outcome: r.text(5, "query_audit.outcome")?,
-                    rows: r.opt_int(6, "query_audit.rows")?.map(|v| v.max(0) as u64),
-                    millis: r.opt_int(7, "query_audit.millis")?.map(|v| v.max(0) as u64),
-                    error: r.opt_text(8, "query_audit.error")?,
-                })
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -271,55 +183,6 @@ mod tests {
             assert!(catalog.set_account_disabled("wang", true).unwrap());
             assert!(catalog.account("wang").unwrap().unwrap().disabled);
             assert_eq!(catalog.accounts().unwrap().len(), 1, "{backend}");
-        }
-    }
-
-    fn figures(rows: Option<u64>, millis: Option<u64>) -> AuditFigures {
-        AuditFigures { rows, millis }
-    }
-
-    #[test]
-    fn tokens_and_audit_are_kept_per_account() {
-        for (backend, catalog) in catalogs("audit") {
-            catalog.create_account(&new_account("wang", "h")).unwrap();
-            catalog.add_api_token("abc", "wang", "grafana").unwrap();
-            assert_eq!(
-                catalog.api_token_account("abc").unwrap().as_deref(),
-                Some("wang"),
-                "{backend}"
-            );
-            assert_eq!(catalog.api_token_account("abd").unwrap(), None);
-            let first = catalog
-                .audit(
-                    "wang",
-                    "pg",
-                    "SELECT 1",
-                    "ok",
-                    figures(Some(1), Some(3)),
-                    None,
-                )
-                .unwrap();
-            let second = catalog
-                .audit(
-                    "li",
-                    "http",
-                    "SELEC",
-                    "failed",
-                    figures(None, None),
-                    Some("parse"),
-                )
-                .unwrap();
-            assert!(second > first, "{backend}");
-            let mine = catalog.audit_records(Some("wang"), 10).unwrap();
-            assert_eq!(mine.len(), 1, "{backend}");
-            assert_eq!((mine[0].rows, mine[0].millis), (Some(1), Some(3)));
-            let all = catalog.audit_records(None, 10).unwrap();
-            assert_eq!(
-                (all.len(), all[0].outcome.as_str()),
-                (2, "failed"),
-                "{backend}"
-            );
-            assert_eq!(all[0].error.as_deref(), Some("parse"), "{backend}");
         }
     }
 }

@@ -183,6 +183,53 @@ impl Db {
         Ok(self.query(sql, params)?.into_iter().next())
     }
 
+    /// Appends a row that depends on the newest row before it (the audit's hash chain):
+    /// `last_sql` reads the newest value, `insert` makes the INSERT ... RETURNING id from
+    /// it, and both run in one transaction that no other append interleaves with (SQLite:
+    /// an immediate transaction under the connection's lock; PostgreSQL: an advisory
+    /// transaction lock, so several processes sharing the catalog still form one chain).
+    pub(crate) fn append_after_last(
+        &self,
+        last_sql: &'static str,
+        insert: impl FnOnce(Option<String>) -> (String, Vec<SqlValue>) + Send + 'static,
+    ) -> Result<i64> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut conn = lock(conn);
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let last: Option<String> = {
+                    let mut statement = tx.prepare(last_sql)?;
+                    let mut rows = statement.query([])?;
+                    match rows.next()? {
+                        Some(row) => row.get(0)?,
+                        None => None,
+                    }
+                };
+                let (sql, params) = insert(last);
+                let values = params.into_iter().map(to_sqlite);
+                let id: i64 =
+                    tx.query_row(&sql, rusqlite::params_from_iter(values), |r| r.get(0))?;
+                tx.commit()?;
+                Ok(id)
+            }
+            Db::Postgres(pg) => pg.run(move |client| {
+                let mut tx = client.transaction()?;
+                tx.batch_execute("SELECT pg_advisory_xact_lock(5201347127)")?;
+                let last: Option<String> = tx
+                    .query_opt(last_sql, &[])?
+                    .and_then(|r| r.get::<_, Option<String>>(0));
+                let (sql, params) = insert(last);
+                let sql = postgres_placeholders(&sql);
+                let refs: Vec<&(dyn ToSql + Sync)> =
+                    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                let id: i64 = tx.query_one(sql.as_str(), &refs)?.get(0);
+                tx.commit()?;
+                Ok(id)
+            }),
+        }
+    }
+
     /// Brings the schema up to date: runs the migrations not yet applied and records the
     /// version reached (SQLite: one transaction per migration; PostgreSQL: one transaction
     /// for all, under an advisory lock).

@@ -2,7 +2,8 @@
 //!
 //! Capture watermarks (how far each table's incremental sync has read, and the batch in
 //! flight), binlog positions, run records (every sync and build, with start, end, rows,
-//! bytes and outcome), accounts, API tokens, web sessions and the query audit live here.
+//! bytes and outcome), accounts and their attributes, API tokens, web sessions, the versions
+//! of the policy set and the hash-chained query audit live here.
 //! A run after a crash reads its state from here and from the lake's own commit markers,
 //! so it resumes with nothing lost and nothing doubled. docs/catalog.md describes every
 //! table.
@@ -33,13 +34,17 @@ macro_rules! sql_params {
 }
 
 mod accounts;
+mod audit;
 mod capture;
 mod db;
+mod policies;
 mod runs;
 mod sessions;
 
-pub use accounts::{Account, AuditFigures, AuditRecord, NewAccount};
+pub use accounts::{Account, NewAccount};
+pub use audit::{AuditEntry, AuditFigures, AuditRecord, AuditSearch, ChainReport};
 pub use capture::{CaptureState, Position};
+pub use policies::PolicyVersion;
 pub use runs::{Outcome, RunKind, RunRecord};
 pub use sessions::WebSession;
 
@@ -160,6 +165,31 @@ const MIGRATIONS: &[&str] = &[
     // a crash, a lost machine) is found by the next run of its kind on that host.
     "ALTER TABLE run ADD COLUMN pid INTEGER;
     ALTER TABLE run ADD COLUMN host TEXT;",
+    // Governance: what each audited statement read and which policies applied, the
+    // audit's hash chain (audit.rs), the versions of the policy set, and account
+    // attributes that row filters use (`${user.hospitals}`).
+    "ALTER TABLE query_audit ADD COLUMN tables TEXT;
+    ALTER TABLE query_audit ADD COLUMN policies TEXT;
+    ALTER TABLE query_audit ADD COLUMN phi_unmasked INTEGER;
+    ALTER TABLE query_audit ADD COLUMN prev_hash TEXT;
+    ALTER TABLE query_audit ADD COLUMN hash TEXT;
+    CREATE TABLE policy_version (
+        version INTEGER PRIMARY KEY AUTOINCREMENT,
+        body TEXT NOT NULL,
+        changed_by TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        note TEXT
+    );
+    CREATE TABLE account_attribute (
+        account TEXT NOT NULL REFERENCES account(name) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (account, name, value)
+    );
+    CREATE TABLE secret (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );",
 ];
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";

@@ -8,6 +8,7 @@ pub mod build_cmd;
 pub mod cdc_cmd;
 pub mod config;
 pub mod demo;
+pub mod governance_cmd;
 pub mod metrics_endpoint;
 pub mod progress;
 pub mod report;

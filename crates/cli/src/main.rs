@@ -1,7 +1,9 @@
 //! `medlake`: the command line. Parses arguments and config, then hands each command to
 //! the crate that owns the capability; errors become one line on stderr.
 
-use medlake_cli::{build_cmd, cdc_cmd, config, demo, report, serve_cmd, simulate_cmd, sync_cmd};
+use medlake_cli::{
+    build_cmd, cdc_cmd, config, demo, governance_cmd, report, serve_cmd, simulate_cmd, sync_cmd,
+};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -84,8 +86,14 @@ enum Command {
     /// PostgreSQL protocol over the lake. The first start creates an admin account and
     /// shows its generated password once.
     Serve(serve_cmd::ServeArgs),
-    /// Manage the accounts of the web UI, API and PostgreSQL protocol.
+    /// Manage the accounts of the web UI, API and PostgreSQL protocol: roles, granted
+    /// roles and the attributes row filters read.
     Users(serve_cmd::UsersCommand),
+    /// The policies: which tables, rows and column values each account reads (list, show,
+    /// check, load, history, explain).
+    Policies(governance_cmd::PoliciesCommand),
+    /// The query audit: verify its hash chain, search it, export it as CSV.
+    Audit(governance_cmd::AuditCommand),
 }
 
 fn init_logging(verbose: u8) {
@@ -183,6 +191,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args, cli.quiet).await,
         Command::Serve(args) => serve_cmd::serve(&load()?, &args, cli.config.as_deref()).await,
         Command::Users(users) => serve_cmd::users(&load()?, &users),
+        Command::Policies(p) => governance_cmd::policies(&load()?, &p).await,
+        Command::Audit(a) => governance_cmd::audit(&load()?, &a),
         Command::Cdc(cdc) => match &cdc.sub {
             Some(cdc_cmd::CdcSub::Land(args)) => cdc_cmd::land(&load()?, args, cli.quiet).await,
             None => cdc_cmd::run(&load()?, &cdc.args, cli.quiet).await,

@@ -62,6 +62,30 @@ enum UsersSub {
         /// Account name.
         name: String,
     },
+    /// Grant an extra role (e.g. phi_reader: PHI unmasked, every read audited as such).
+    Grant {
+        /// Account name.
+        name: String,
+        /// The role to grant.
+        role: String,
+    },
+    /// Take a granted role back.
+    Revoke {
+        /// Account name.
+        name: String,
+        /// The role to take back.
+        role: String,
+    },
+    /// Set an attribute row filters read (`${user.hospitals}`), e.g.
+    /// `medlake users set wang hospitals 1 7 12`; no values removes it.
+    Set {
+        /// Account name.
+        name: String,
+        /// Attribute name: hospitals, province, groups, ...
+        attribute: String,
+        /// Its values.
+        values: Vec<String>,
+    },
     /// Issue an API token (Authorization: Bearer ...) for an account, shown once.
     Token {
         /// Account name.
@@ -94,12 +118,46 @@ pub fn users(config: &Config, command: &UsersCommand) -> Result<()> {
     let accounts = accounts(config)?;
     match &command.sub {
         UsersSub::List => {
-            println!("{:<24} {:<8} {:<20} status", "account", "role", "created");
+            println!(
+                "{:<24} {:<8} {:<20} {:<9} attributes",
+                "account", "role", "created", "status"
+            );
             for a in accounts.catalog().accounts()? {
                 let status = if a.disabled { "disabled" } else { "active" };
                 let created = a.created.format("%Y-%m-%d %H:%M:%S");
-                println!("{:<24} {:<8} {:<20} {status}", a.name, a.role, created);
+                let attributes: Vec<String> = accounts
+                    .catalog()
+                    .account_attributes(&a.name)?
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={}", v.join(",")))
+                    .collect();
+                println!(
+                    "{:<24} {:<8} {:<20} {status:<9} {}",
+                    a.name,
+                    a.role,
+                    created,
+                    attributes.join(" ")
+                );
             }
+        }
+        UsersSub::Grant { name, role } => {
+            let roles = change_roles(&accounts, name, |roles| roles.push(role.clone()))?;
+            println!("{name} now has the roles {}", roles.join(", "));
+        }
+        UsersSub::Revoke { name, role } => {
+            let roles = change_roles(&accounts, name, |roles| roles.retain(|r| r != role))?;
+            println!("{name} keeps the granted roles: {}", roles.join(", "));
+        }
+        UsersSub::Set {
+            name,
+            attribute,
+            values,
+        } => {
+            existing(&accounts, name)?;
+            accounts
+                .catalog()
+                .set_account_attribute(name, attribute, values)?;
+            println!("{name}: {attribute} = {}", values.join(","));
         }
         UsersSub::Add {
             name,
@@ -136,6 +194,34 @@ pub fn users(config: &Config, command: &UsersCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn existing(accounts: &Accounts, name: &str) -> Result<()> {
+    if accounts.catalog().account(name)?.is_none() {
+        anyhow::bail!("there is no account named {name:?}");
+    }
+    Ok(())
+}
+
+/// Changes the granted roles (attribute `roles`) of `name`; returns them.
+fn change_roles(
+    accounts: &Accounts,
+    name: &str,
+    change: impl FnOnce(&mut Vec<String>),
+) -> Result<Vec<String>> {
+    existing(accounts, name)?;
+    let mut roles = accounts
+        .catalog()
+        .account_attributes(name)?
+        .remove("roles")
+        .unwrap_or_default();
+    change(&mut roles);
+    roles.sort();
+    roles.dedup();
+    accounts
+        .catalog()
+        .set_account_attribute(name, "roles", &roles)?;
+    Ok(roles)
 }
 
 /// Starts `medlake [--config FILE] build --day D` as a child process with this process's
@@ -192,9 +278,10 @@ pub fn serve_options(
     config: &Config,
     args: &ServeArgs,
     config_file: Option<&Path>,
-) -> ServeOptions {
+) -> Result<ServeOptions> {
     let s = &config.serve;
-    ServeOptions {
+    let project = config.project()?;
+    Ok(ServeOptions {
         http_addr: args.http.clone().unwrap_or_else(|| s.http.clone()),
         pg_host: args.pg_host.clone().unwrap_or_else(|| s.pg_host.clone()),
         pg_port: args.pg_port.unwrap_or(s.pg_port),
@@ -207,13 +294,14 @@ pub fn serve_options(
         refresh_every: Duration::from_secs(s.refresh_seconds.max(1)),
         pg_row_limit: (s.pg_row_limit > 0).then_some(s.pg_row_limit),
         limits: config.limits.query_limits(),
-    }
+        governance: config.governance.options(&project),
+    })
 }
 
 /// Runs `medlake serve` until it fails or is stopped; `config_file` is the file the
 /// config came from, handed to the builds the web UI starts.
 pub async fn serve(config: &Config, args: &ServeArgs, config_file: Option<&Path>) -> Result<()> {
-    let options = serve_options(config, args, config_file);
+    let options = serve_options(config, args, config_file)?;
     let catalog = Arc::new(config.open_catalog()?);
     let lake = medlake_lake::Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
     if let Some((name, password)) = Accounts::new(catalog.clone())?.ensure_first_admin()? {

@@ -24,6 +24,9 @@ pub enum ServeError {
         /// Why.
         reason: String,
     },
+    /// A policy file or stored policy set that is not usable.
+    #[error("policies: {0}")]
+    Policy(String),
     /// The query engine could not be set up.
     #[error("query engine: {0}")]
     Engine(String),

@@ -10,6 +10,7 @@ pub mod accounts;
 mod compat;
 pub mod dashboards;
 mod error;
+pub mod governance;
 pub mod http;
 pub mod pg;
 mod pg_functions;
@@ -27,6 +28,7 @@ use tracing::warn;
 
 pub use accounts::{Accounts, Principal, Role};
 pub use error::{Result, ServeError};
+pub use governance::GovernanceOptions;
 pub use http::{BuildLauncher, HttpOptions, LaunchError, TableDoc};
 pub use query::{
     Channel, Limits, QueryError, QueryLimits, QueryOutput, QueryService,
@@ -51,12 +53,17 @@ pub struct ServeOptions {
     pub pg_row_limit: Option<usize>,
     /// What one statement and one account may use.
     pub limits: QueryLimits,
+    /// Where the policies come from.
+    pub governance: GovernanceOptions,
 }
 
 /// Serves HTTP and the PostgreSQL protocol until one of them fails.
 pub async fn serve(lake: Lake, catalog: Arc<Catalog>, options: ServeOptions) -> Result<()> {
     let accounts = Accounts::new(catalog.clone())?;
-    let queries = Arc::new(QueryService::open_with(lake, catalog, options.limits.clone()).await?);
+    let queries = Arc::new(
+        QueryService::open_governed(lake, catalog, options.limits.clone(), &options.governance)
+            .await?,
+    );
     let refresher = queries.clone();
     let every = options.refresh_every;
     tokio::spawn(async move {

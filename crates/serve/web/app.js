@@ -1,4 +1,5 @@
-// medlake web UI: SQL Lab, tables, metric catalog, run history. No framework, no CDN.
+// medlake web UI: SQL Lab, tables, metric catalog, run history, permissions and audit.
+// No framework, no CDN.
 "use strict";
 
 const I18N = {
@@ -11,6 +12,9 @@ const I18N = {
     "w.1": "1 day", "w.7": "7 days", "w.30": "30 days", "all": "All", "dod": "vs previous day", "wow": "vs week before",
     "unfiltered": "all hospitals: this cut is not available per hospital or province", "no data": "no data for this day",
     "tables.partitions": "Partitions", "runs.day": "Day to build", "runs.build": "Start build", "runs.started": "build started; runs refresh every 5 s",
+    "nav.governance": "Permissions & audit", "gov.audit": "Audit", "gov.account": "Account", "gov.table": "Table", "gov.outcome": "Outcome",
+    "gov.since": "From", "gov.until": "To", "gov.search": "Search", "gov.policies": "Policies", "gov.note": "Why", "gov.save": "Save as new version",
+    "gov.saved": "saved as version",
   },
   zh: {
     "nav.sql": "SQL 查询", "nav.tables": "数据表", "nav.metrics": "指标目录", "nav.runs": "运行记录",
@@ -21,6 +25,9 @@ const I18N = {
     "w.1": "近1天", "w.7": "近7天", "w.30": "近30天", "all": "全部", "dod": "日环比", "wow": "周同比",
     "unfiltered": "全部医院口径：该维度不支持按医院或省份筛选", "no data": "该日无数据",
     "tables.partitions": "分区", "runs.day": "构建日期", "runs.build": "开始构建", "runs.started": "构建已开始；运行记录每5秒刷新",
+    "nav.governance": "权限与审计", "gov.audit": "审计", "gov.account": "账号", "gov.table": "数据表", "gov.outcome": "结果",
+    "gov.since": "起", "gov.until": "止", "gov.search": "查询", "gov.policies": "策略", "gov.note": "修改说明", "gov.save": "保存新版本",
+    "gov.saved": "已保存为版本",
   },
 };
 let lang = localStorage.getItem("medlake.lang") || "zh";
@@ -390,13 +397,49 @@ async function loadRuns() {
     data.runs.map((r) => [r.kind, r.target, r.dt, r.started, r.seconds, r.outcome, r.rows]));
 }
 
+// ---- Permissions and audit (admins) ----
+function auditQuery() {
+  const q = new URLSearchParams();
+  for (const [key, id] of [["account", "audit-account"], ["table", "audit-table"], ["outcome", "audit-outcome"], ["since", "audit-since"], ["until", "audit-until"]]) {
+    if ($(id).value) q.set(key, $(id).value);
+  }
+  return q;
+}
+
+async function loadAudit() {
+  const q = auditQuery();
+  $("audit-csv").href = `/api/audit?${q}&format=csv&limit=100000`;
+  try {
+    const data = await api(`/api/audit?${q}&limit=500`);
+    renderTable($("audit"), ["id", "at", "account", "channel", "outcome", "rows", "tables", "policies", "PHI", "statement", "error"],
+      data.audit.map((r) => [r.id, r.at, r.account, r.channel, r.outcome, r.rows, r.tables, r.policies, r.phi_unmasked ? "unmasked" : "", r.statement, r.error]));
+  } catch (e) { $("audit").textContent = e.message; }
+}
+
+async function loadGovernance() {
+  loadAudit();
+  const p = await api("/api/policies");
+  $("policy-version").textContent = p.version ? `version ${p.version}` : "";
+  $("policy-editor").value = p.body || "";
+  renderTable($("policy-history"), ["version", "changed_at", "changed_by", "note"],
+    p.history.map((v) => [v.version, v.changed_at, v.changed_by, v.note]));
+}
+
+async function savePolicies() {
+  try {
+    const r = await api("/api/policies", { body: $("policy-editor").value, note: $("policy-note").value });
+    $("policy-status").textContent = `${t("gov.saved")} ${r.version}`;
+    loadGovernance();
+  } catch (e) { $("policy-status").textContent = e.message; }
+}
+
 function route() {
   const hash = (location.hash || (dashboards.length ? `#dashboard/${dashboards[0].id}` : "#sql")).slice(1);
   const [view, arg] = hash.split("/");
   document.querySelectorAll(".view").forEach((s) => { s.hidden = s.id !== `view-${view}`; });
   document.querySelectorAll("header nav a").forEach((a) => { a.className = a.getAttribute("href") === `#${hash}` ? "active" : ""; });
   if (view === "dashboard") { loadDashboard(arg); return; }
-  ({ tables: loadTables, metrics: loadMetrics, runs: loadRuns })[view]?.();
+  ({ tables: loadTables, metrics: loadMetrics, runs: loadRuns, governance: loadGovernance })[view]?.();
 }
 
 async function logout() {
@@ -407,6 +450,7 @@ async function logout() {
 async function start() {
   me = await api("/api/me");
   $("who").textContent = `${me.name} (${me.role})`;
+  $("nav-governance").hidden = me.role !== "admin";
   applyLanguage();
   dashboards = (await api("/api/dashboards")).dashboards;
   dashboardLinks();
@@ -426,6 +470,8 @@ async function start() {
   $("cancel").addEventListener("click", () => running && running.abort());
   $("csv").addEventListener("click", downloadCsv);
   $("build").addEventListener("click", startBuild);
+  $("audit-search").addEventListener("click", loadAudit);
+  $("policy-save").addEventListener("click", savePolicies);
   $("prev").addEventListener("click", () => { if (page > 0) { page--; showPage(); } });
   $("next").addEventListener("click", () => { if ((page + 1) * PAGE < result.rows.length) { page++; showPage(); } });
   $("sql-editor").addEventListener("input", suggest);

@@ -35,6 +35,33 @@ pub struct Config {
     pub serve: ServeConfig,
     /// What one statement and one account may use when serving, per role.
     pub limits: LimitsConfig,
+    /// Who reads what: the policy file (docs/permissions.md).
+    #[serde(default)]
+    pub governance: GovernanceConfig,
+}
+
+/// Governance settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernanceConfig {
+    /// A policy file (`policies.toml`): stored in the catalog as a new version whenever it
+    /// changes. Empty: the built-in policies on a new catalog, then whatever an admin
+    /// stored (`medlake policies load`, the web UI).
+    #[serde(default)]
+    pub policies: String,
+}
+
+impl GovernanceConfig {
+    /// The serving side's options: this file, the PHI tags of the configured models.
+    pub fn options(
+        &self,
+        project: &medlake_warehouse::Project,
+    ) -> medlake_serve::GovernanceOptions {
+        medlake_serve::GovernanceOptions {
+            policy_file: (!self.policies.is_empty()).then(|| PathBuf::from(&self.policies)),
+            phi: Some(medlake_serve::governance::PhiTags::of(project)),
+        }
+    }
 }
 
 /// Serving settings (`medlake serve`).
@@ -191,6 +218,7 @@ impl Config {
                 pg_row_limit: 0,
             },
             limits: LimitsConfig::default(),
+            governance: GovernanceConfig::default(),
         }
     }
 

@@ -9,6 +9,7 @@ mod catalog_postgres;
 mod cdc;
 mod cdc_server_events;
 mod cli_errors;
+mod governance;
 mod mariadb;
 mod outside_reader;
 mod pg_clients;

@@ -11,7 +11,7 @@ use crate::common;
 use crate::common::{days, row_strings, Sandbox};
 use deltalake::datafusion::prelude::SessionContext;
 
-const START: &str = "2026-03-01";
+pub(crate) const START: &str = "2026-03-01";
 
 /// One server over one built lake serves every check in turn (building the lake is the
 /// slow part); each check names what it proves.
@@ -31,6 +31,8 @@ fn serving_with_real_clients() {
     an_admin_starts_a_build_from_the_web_and_the_run_history_shows_it(&s);
     crate::serve_limits::no_statement_crashes_the_server_and_a_long_query_ends_at_its_timeout(&s);
     crate::serve_fuzz::a_fuzzed_server_answers_everything_and_stays_up(&s);
+    // Last: it changes the policy set and alters an audit row by hand.
+    crate::governance::policies_hold_on_every_path(&s);
 }
 
 /// A lake with a built warehouse, a server over it, and two accounts.
@@ -404,7 +406,10 @@ fn wrong_passwords_unknown_accounts_and_writes_are_refused_clearly(s: &Served) {
         &s.viewer_password,
         "SELECT count(*) FROM dwd_consultation_paid",
     );
-    assert!(viewer_fact.contains("report tables"), "{viewer_fact}");
+    assert!(
+        viewer_fact.contains("no policy lets viewer read dwd_consultation_paid"),
+        "{viewer_fact}"
+    );
     ok_stdout(&psql(
         s,
         "viewer",
@@ -796,6 +801,8 @@ fn a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(s: &Served) {
             common::path_str(&shots),
         ])
         .env("MEDLAKE_PASSWORD", &s.viewer_password)
+        .env("MEDLAKE_ADMIN_ACCOUNT", "boss")
+        .env("MEDLAKE_ADMIN_PASSWORD", &s.admin_password)
         .output()
         .expect("node runs (scripts/services.sh installs Chromium and playwright-core)");
     let report: serde_json::Value =
@@ -817,10 +824,15 @@ fn a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(s: &Served) {
     assert!(report["tableColumns"].as_u64().unwrap() >= 8, "{report}");
     assert!(report["metricsFound"].as_u64().unwrap() > 0, "{report}");
     assert!(report["runs"].as_u64().unwrap() > 0, "{report}");
+    // Permissions and audit: an admin's page only.
+    assert_eq!(report["viewerSeesGovernance"], false, "{report}");
+    assert!(report["auditRows"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["auditAccounts"], serde_json::json!(["viewer"]), "{report}");
+    assert_eq!(report["policyFile"], true, "{report}");
 }
 
 /// The CSRF token of a logged-in session.
-fn csrf_of(http: &str, cookie: &str) -> String {
+pub(crate) fn csrf_of(http: &str, cookie: &str) -> String {
     let (_, _, me) = http_request(http, "GET", "/api/me", &[("Cookie", cookie)], "").unwrap();
     json_body(&me)["csrf"].as_str().unwrap().to_string()
 }

@@ -25,7 +25,10 @@ use crate::{Result, ServeError};
 
 mod api;
 mod auth;
+mod governance;
 mod pages;
+
+pub use governance::audit_csv;
 
 use api::{
     dashboard, dashboard_list, history, me, new_token, query, runs, start_build, table_detail,
@@ -136,6 +139,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/me", get(me))
         .route("/api/query", post(query))
         .route("/api/history", get(history))
+        .route("/api/audit", get(governance::audit))
+        .route(
+            "/api/policies",
+            get(governance::policies).post(governance::store_policies),
+        )
         .route("/api/tables", get(tables))
         .route("/api/tables/{name}", get(table_detail))
         .route("/api/runs", get(runs))

@@ -1,23 +1,16 @@
-//! The admission policy of the one query path: which statements serving runs at all
-//! (read-only ones), which engine settings a connection may not change, and which tables a
-//! role reads. Grants per table and column, row filters and masks (governance) extend
-//! this module; the rest of the query path asks it one question: may `who` run this?
+//! The admission rules of the one query path: which statements serving runs at all
+//! (read-only ones) and which engine settings a connection may not change. Which tables,
+//! rows and column values the asker reads is governance's answer, applied to the plan
+//! (`crate::governance`).
 
-use deltalake::datafusion::execution::context::SessionContext;
-use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{CopySource, CopyTarget, Statement};
 use deltalake::datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 
 use super::QueryError;
-use crate::accounts::{Principal, Role};
 
-/// Admits `statement` for `who`, or says why not. `ctx` resolves the tables it reads.
-pub(crate) fn verdict(
-    ctx: &SessionContext,
-    who: &Principal,
-    statement: &Statement,
-) -> Result<(), QueryError> {
+/// Admits `statement` (for anyone), or says why not.
+pub(crate) fn verdict(statement: &Statement) -> Result<(), QueryError> {
     if !is_read_only(statement) {
         return Err(QueryError::Refused(
             "medlake serves read-only SQL (SELECT, EXPLAIN, SHOW, SET, cursors, COPY ... TO STDOUT)"
@@ -36,23 +29,6 @@ pub(crate) fn verdict(
             "engine settings (datafusion.*) belong to the server's configuration, not to a connection"
                 .to_string(),
         ));
-    }
-    if who.role == Role::Viewer {
-        let read = read_of(statement).unwrap_or_else(|| statement.clone());
-        let wrapped = DfStatement::Statement(Box::new(read));
-        let tables = ctx
-            .state()
-            .resolve_table_references(&wrapped)
-            .map_err(|e| QueryError::Failed(e.to_string()))?;
-        if let Some(t) = tables
-            .iter()
-            .find(|t| !viewer_may_read(t.table(), t.schema()))
-        {
-            return Err(QueryError::Refused(format!(
-                "role viewer reads report tables (ads_*) and dim_hospital only, not {}",
-                t.table()
-            )));
-        }
     }
     Ok(())
 }
@@ -193,17 +169,6 @@ pub fn is_read_only(statement: &Statement) -> bool {
         )
 }
 
-/// Tables a viewer may read besides the reports: dimensions without personal data, which
-/// dashboards use for their filters.
-const VIEWER_DIMENSIONS: &[&str] = &["dim_hospital", "dim_date"];
-
-fn viewer_may_read(table: &str, schema: Option<&str>) -> bool {
-    matches!(schema, Some("pg_catalog") | Some("information_schema"))
-        || table.starts_with("pg_")
-        || table.starts_with("ads_")
-        || VIEWER_DIMENSIONS.contains(&table)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,14 +239,6 @@ mod tests {
         assert_eq!(read("COPY t TO STDOUT").as_deref(), Some("SELECT * FROM t"));
         assert_eq!(read("COPY t FROM STDIN"), None);
         assert_eq!(read("SELECT 1"), None);
-    }
-
-    #[test]
-    fn viewers_read_reports_and_the_system_catalog() {
-        assert!(viewer_may_read("ads_metric_value", None));
-        assert!(viewer_may_read("pg_class", Some("pg_catalog")));
-        assert!(!viewer_may_read("dwd_consultation_paid", None));
-        assert!(!viewer_may_read("ods_patient_full", Some("public")));
     }
 
     #[test]

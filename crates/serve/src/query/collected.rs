@@ -14,6 +14,7 @@ use super::{
     admission, on_statement_stack, parse_one, Channel, QueryError, QueryOutput, QueryService,
 };
 use crate::accounts::Principal;
+use crate::governance::Applied;
 
 /// Results of reference reads (labels, hospital lists), kept until a refresh finds a new
 /// version of some table, so a dashboard call does not read them again.
@@ -21,7 +22,9 @@ use crate::accounts::Principal;
 pub(crate) struct ReferenceCache {
     /// Counts refreshes that found new versions; a result read before one is not kept.
     pub(crate) generation: u64,
-    pub(crate) results: HashMap<(String, usize), QueryOutput>,
+    /// Kept per asker as the policies saw them (account, roles, attributes) and policy
+    /// version: a row filter or mask makes the same SQL a different result.
+    pub(crate) results: HashMap<(String, String, usize), (QueryOutput, Applied)>,
 }
 
 /// Reference results kept at most; more distinct reads than this start the cache afresh.
@@ -94,19 +97,24 @@ impl QueryService {
                 return Err(e);
             }
         };
-        let key = (sql.to_string(), limit);
+        let asker = match reuse {
+            Reuse::UntilRefresh => self.cache_identity(who),
+            Reuse::No => None,
+        };
+        let key = asker.map(|asker| (asker, sql.to_string(), limit));
         let generation = {
             let cache = self.reference_cache();
-            match cache.results.get(&key) {
-                Some(kept) if reuse == Reuse::UntilRefresh => {
+            match key.as_ref().and_then(|key| cache.results.get(key)) {
+                Some(kept) => {
                     let kept = kept.clone();
                     drop(cache);
                     return self.reuse_admitted(who, channel, &statement, kept, started);
                 }
-                _ => cache.generation,
+                None => cache.generation,
             }
         };
         let stream = self.start(who, channel, &statement, Some(limit)).await?;
+        let applied = stream.applied().clone();
         let schema = stream.schema();
         let (batches, truncated) = stream.collect_all().await?;
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
@@ -117,13 +125,13 @@ impl QueryService {
             truncated,
             millis: started.elapsed().as_millis() as u64,
         };
-        if reuse == Reuse::UntilRefresh {
+        if let Some(key) = key {
             let mut cache = self.reference_cache();
             if cache.generation == generation {
                 if cache.results.len() >= REFERENCE_RESULTS {
                     cache.results.clear();
                 }
-                cache.results.insert(key, output.clone());
+                cache.results.insert(key, (output.clone(), applied));
             }
         }
         Ok(output)
@@ -136,11 +144,12 @@ impl QueryService {
         who: &Principal,
         channel: Channel,
         statement: &Statement,
-        kept: QueryOutput,
+        (kept, applied): (QueryOutput, Applied),
         started: Instant,
     ) -> std::result::Result<QueryOutput, QueryError> {
-        let audit = self.shaped_audit(who, channel, statement, started)?;
-        if let Err(e) = admission::verdict(&self.ctx, who, statement) {
+        let mut audit = self.shaped_audit(who, channel, statement, started)?;
+        audit.governed(&applied);
+        if let Err(e) = admission::verdict(statement) {
             self.refused_or_failed(audit, who, &e);
             return Err(e);
         }
@@ -149,6 +158,15 @@ impl QueryService {
             millis: started.elapsed().as_millis() as u64,
             ..kept
         })
+    }
+}
+
+impl QueryService {
+    /// Who `who` is to the policies, with the policy version: the key a reference
+    /// result is kept under (`None`: not kept, the attributes cannot be read).
+    fn cache_identity(&self, who: &Principal) -> Option<String> {
+        let asker = self.governance().asker(who).ok()?;
+        Some(format!("{asker:?}@{}", self.governance().current().version))
     }
 }
 

@@ -29,7 +29,9 @@ use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafusion::physical_plan::RecordBatchStream;
 use futures::{FutureExt, Stream, StreamExt};
-use medlake_catalog::{AuditFigures, Catalog};
+use medlake_catalog::{AuditEntry, AuditFigures, Catalog};
+
+use crate::governance::{scrub, Applied};
 
 use super::limits::{Limits, Slot};
 use super::{Channel, QueryError};
@@ -108,6 +110,9 @@ pub(crate) struct PendingAudit {
     channel: Channel,
     statement: String,
     started: Instant,
+    tables: String,
+    policies: String,
+    phi_unmasked: bool,
 }
 
 impl PendingAudit {
@@ -124,7 +129,20 @@ impl PendingAudit {
             channel,
             statement: statement.to_string(),
             started,
+            tables: String::new(),
+            policies: String::new(),
+            phi_unmasked: false,
         }
+    }
+
+    /// Records what governed the statement: the tables it read, the policies applied.
+    pub(crate) fn governed(&mut self, applied: &Applied) {
+        let join = |set: &std::collections::BTreeSet<String>| {
+            set.iter().cloned().collect::<Vec<_>>().join(",")
+        };
+        self.tables = join(&applied.tables);
+        self.policies = join(&applied.policies);
+        self.phi_unmasked = applied.phi_unmasked;
     }
 
     /// Milliseconds since the statement arrived.
@@ -138,14 +156,18 @@ impl PendingAudit {
             rows,
             millis: Some(self.millis()),
         };
-        if let Err(e) = self.catalog.audit(
-            &self.account,
-            self.channel.as_str(),
-            &self.statement,
+        let entry = AuditEntry {
+            account: &self.account,
+            channel: self.channel.as_str(),
+            statement: &self.statement,
             outcome,
             figures,
             error,
-        ) {
+            tables: &self.tables,
+            policies: &self.policies,
+            phi_unmasked: self.phi_unmasked,
+        };
+        if let Err(e) = self.catalog.audit(&entry) {
             // The audit failing must be visible, but the error names no statement text.
             tracing::error!(error = %e, "cannot write the query audit");
         }
@@ -164,6 +186,8 @@ pub struct RowStream {
     timed_out: bool,
     audit: Option<PendingAudit>,
     guard: Option<StatementGuard>,
+    scrub_errors: bool,
+    applied: Applied,
     cancel: Option<futures::channel::oneshot::Receiver<&'static str>>,
 }
 
@@ -183,6 +207,8 @@ impl RowStream {
             timed_out: false,
             audit: Some(audit),
             guard: None,
+            scrub_errors: false,
+            applied: Applied::default(),
             cancel: None,
         }
     }
@@ -203,6 +229,19 @@ impl RowStream {
     pub(crate) fn guarded(mut self, guard: StatementGuard) -> RowStream {
         self.guard = Some(guard);
         self
+    }
+
+    /// What governed the statement; error texts are scrubbed of values when it reads
+    /// masked or filtered rows.
+    pub(crate) fn governed_by(mut self, applied: Applied) -> RowStream {
+        self.scrub_errors = applied.restricted;
+        self.applied = applied;
+        self
+    }
+
+    /// The policies that governed the statement.
+    pub fn applied(&self) -> &Applied {
+        &self.applied
     }
 
     /// The rows the client was sent, when fewer than the rows read: a cursor keeps the
@@ -300,6 +339,14 @@ impl Stream for RowStream {
                     let e = match &this.guard {
                         Some(guard) => guard.explain(e),
                         None => e,
+                    };
+                    // A statement over masked or filtered rows says what failed, not on
+                    // which value (see governance::rewrite). A memory limit names no value.
+                    let limit = matches!(e, DataFusionError::ResourcesExhausted(_));
+                    let e = if this.scrub_errors && !limit {
+                        DataFusionError::Execution(scrub(&e.to_string()))
+                    } else {
+                        e
                     };
                     this.end("failed", Some(&e.to_string()));
                     return Poll::Ready(Some(Err(e)));

@@ -48,6 +48,7 @@ use tokio::sync::{Mutex, RwLock};
 use tracing::debug;
 
 use crate::accounts::Principal;
+use crate::governance::{Applied, Governance, GovernanceOptions};
 use crate::{Result, ServeError};
 use collected::ReferenceCache;
 use execution::{PendingAudit, StatementGuard};
@@ -152,6 +153,7 @@ pub struct QueryService {
     limits: QueryLimits,
     slots: Slots,
     engine: engine_threads::EngineThreads,
+    governance: Governance,
 }
 
 impl QueryService {
@@ -168,6 +170,16 @@ impl QueryService {
         catalog: Arc<Catalog>,
         limits: QueryLimits,
     ) -> Result<QueryService> {
+        QueryService::open_governed(lake, catalog, limits, &GovernanceOptions::default()).await
+    }
+
+    /// [`open_with`](Self::open_with) under the policies `governance` names.
+    pub async fn open_governed(
+        lake: Lake,
+        catalog: Arc<Catalog>,
+        limits: QueryLimits,
+        governance: &GovernanceOptions,
+    ) -> Result<QueryService> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(DATABASE, SCHEMA);
@@ -180,6 +192,7 @@ impl QueryService {
         )
         .map_err(|e| ServeError::Engine(e.to_string()))?;
         crate::pg_functions::register(&ctx);
+        let governance = Governance::open(catalog.clone(), governance, &ctx)?;
         let service = QueryService {
             ctx: Arc::new(ctx),
             lake,
@@ -191,6 +204,7 @@ impl QueryService {
             limits,
             engine: engine_threads::EngineThreads::start()
                 .map_err(|e| ServeError::Engine(format!("cannot start the query threads: {e}")))?,
+            governance,
         };
         service.refresh().await?;
         Ok(service)
@@ -213,10 +227,17 @@ impl QueryService {
         &self.lake
     }
 
+    /// The policies in force.
+    pub fn governance(&self) -> &Governance {
+        &self.governance
+    }
+
     /// Registers every lake table again at its newest version (a build or sync since the
-    /// last refresh becomes visible). Returns the number of tables.
+    /// last refresh becomes visible), and picks up a policy version another process
+    /// stored. Returns the number of tables.
     pub async fn refresh(&self) -> Result<usize> {
         let _one_at_a_time = self.refreshing.lock().await;
+        self.governance.reload()?;
         let mut summaries = Vec::new();
         for name in self.lake.table_names().await? {
             if let Some(summary) = self.lake.register_and_summarize(&self.ctx, &name).await? {
@@ -268,7 +289,7 @@ impl QueryService {
     ) -> std::result::Result<(), QueryError> {
         let started = Instant::now();
         let audit = self.shaped_audit(who, channel, statement, started)?;
-        let verdict = admission::verdict(&self.ctx, who, statement);
+        let verdict = admission::verdict(statement);
         match &verdict {
             Ok(()) => audit.write("ok", None, None),
             Err(e) => self.refused_or_failed(audit, who, e),
@@ -287,15 +308,25 @@ impl QueryService {
         statement: &Statement,
     ) -> std::result::Result<LogicalPlan, QueryError> {
         let started = Instant::now();
-        let audit = self.shaped_audit(who, channel, statement, started)?;
-        let planned = match admission::verdict(&self.ctx, who, statement) {
-            Ok(()) => self.plan(statement).await,
+        let mut audit = self.shaped_audit(who, channel, statement, started)?;
+        let planned = match admission::verdict(statement) {
+            Ok(()) => self.plan_unpoliced(statement).await,
             Err(e) => Err(e),
         };
-        if let Err(e) = &planned {
-            self.refused_or_failed(audit, who, e);
+        // Policed here only to refuse early; the plan kept for Execute is policed there,
+        // with its parameters bound and the policies then in force.
+        let checked = match planned {
+            Ok(plan) => self.police(plan.clone(), who).map(|_| plan),
+            Err(e) => Err((e, Applied::default())),
+        };
+        match checked {
+            Ok(plan) => Ok(plan),
+            Err((e, applied)) => {
+                audit.governed(&applied);
+                self.refused_or_failed(audit, who, &e);
+                Err(e)
+            }
         }
-        planned
     }
 
     /// The one entry every statement that reads rows passes: admits it for `who`, plans
@@ -310,17 +341,23 @@ impl QueryService {
         limit: Option<usize>,
     ) -> std::result::Result<RowStream, QueryError> {
         let started = Instant::now();
-        let audit = self.shaped_audit(who, channel, statement, started)?;
-        let planned = match admission::verdict(&self.ctx, who, statement) {
-            Ok(()) => self.plan(statement).await,
-            Err(e) => Err(e),
+        let mut audit = self.shaped_audit(who, channel, statement, started)?;
+        let planned = match admission::verdict(statement) {
+            Ok(()) => self
+                .plan_unpoliced(statement)
+                .await
+                .map_err(|e| (e, Applied::default()))
+                .and_then(|plan| self.police(plan, who)),
+            Err(e) => Err((e, Applied::default())),
         };
         match planned {
-            Ok(plan) => {
-                self.execute(plan, limit, audit, who, channel, started)
+            Ok((plan, applied)) => {
+                audit.governed(&applied);
+                self.execute(plan, limit, audit, who, channel, started, applied)
                     .await
             }
-            Err(e) => {
+            Err((e, applied)) => {
+                audit.governed(&applied);
                 self.refused_or_failed(audit, who, &e);
                 Err(e)
             }
@@ -340,27 +377,82 @@ impl QueryService {
         limit: Option<usize>,
     ) -> std::result::Result<RowStream, QueryError> {
         let started = Instant::now();
-        let audit = self.shaped_audit(who, channel, statement, started)?;
-        let bound = admission::verdict(&self.ctx, who, statement).and_then(|()| {
-            plan.clone()
-                .replace_params_with_values(params)
-                .map_err(|e| QueryError::Failed(e.to_string()))
-        });
+        let mut audit = self.shaped_audit(who, channel, statement, started)?;
+        let bound = admission::verdict(statement)
+            .and_then(|()| {
+                plan.clone()
+                    .replace_params_with_values(params)
+                    .map_err(|e| QueryError::Failed(e.to_string()))
+            })
+            .map_err(|e| (e, Applied::default()))
+            .and_then(|plan| self.police(plan, who));
         match bound {
-            Ok(plan) => {
-                self.execute(plan, limit, audit, who, channel, started)
+            Ok((plan, applied)) => {
+                audit.governed(&applied);
+                self.execute(plan, limit, audit, who, channel, started, applied)
                     .await
             }
-            Err(e) => {
+            Err((e, applied)) => {
+                audit.governed(&applied);
                 self.refused_or_failed(audit, who, &e);
                 Err(e)
             }
         }
     }
 
+    /// The plan `sql` runs as for `who`, after the policies, and what they applied; nothing
+    /// runs and nothing is audited (`medlake policies explain`).
+    pub async fn explain_policies(
+        &self,
+        who: &Principal,
+        sql: &str,
+    ) -> std::result::Result<(String, Applied), QueryError> {
+        let statement = parse_one(sql)?;
+        admission::verdict(&statement)?;
+        let plan = self.plan_unpoliced(&statement).await?;
+        let (plan, applied) = self.police(plan, who).map_err(|(e, _)| e)?;
+        let text = plan.display_indent().to_string();
+        Ok((text, applied))
+    }
+
+    /// `plan` rewritten under the policies for `who` (governance::rewrite); a refusal comes
+    /// with what was found before it (the tables, a denying policy) for the audit. An
+    /// `EXPLAIN VERBOSE` or `EXPLAIN ANALYZE` of a restricted statement is refused: their
+    /// statistics and row counts describe the rows before masks and filters.
+    fn police(
+        &self,
+        plan: LogicalPlan,
+        who: &Principal,
+    ) -> std::result::Result<(LogicalPlan, Applied), (QueryError, Applied)> {
+        let state = self.ctx.state();
+        let (plan, applied) = self
+            .governance
+            .police(plan, who, &state)
+            .map_err(|(why, applied)| (QueryError::Refused(why), applied))?;
+        let revealing = match &plan {
+            LogicalPlan::Explain(e) => e.verbose,
+            LogicalPlan::Analyze(_) => true,
+            _ => false,
+        };
+        if revealing && applied.restricted {
+            return Err((
+                QueryError::Refused(
+                    "EXPLAIN VERBOSE and EXPLAIN ANALYZE show figures of rows before masks and \
+                     row filters; use EXPLAIN"
+                        .into(),
+                ),
+                applied,
+            ));
+        }
+        Ok((plan, applied))
+    }
+
     /// The statement's logical plan on the shared session, after the compatibility
-    /// rewrites BI tools' catalog queries need.
-    async fn plan(&self, statement: &Statement) -> std::result::Result<LogicalPlan, QueryError> {
+    /// rewrites BI tools' catalog queries need, before the policies.
+    async fn plan_unpoliced(
+        &self,
+        statement: &Statement,
+    ) -> std::result::Result<LogicalPlan, QueryError> {
         // A cursor or a copy is planned as the query it reads.
         let read = admission::read_of(statement);
         let statement = read.as_ref().unwrap_or(statement);
@@ -374,6 +466,7 @@ impl QueryService {
 
     /// Runs an admitted plan under the asker's limits: waits for a slot (until the
     /// statement's deadline), then executes it with its own memory pool.
+    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
         plan: LogicalPlan,
@@ -382,6 +475,7 @@ impl QueryService {
         who: &Principal,
         channel: Channel,
         started: Instant,
+        applied: Applied,
     ) -> std::result::Result<RowStream, QueryError> {
         let (limits, asker) = self.limits.for_asker(who, channel);
         let deadline = limits
@@ -405,7 +499,9 @@ impl QueryService {
             Err(e) => Err(e),
         };
         match started_plan {
-            Ok(stream) => Ok(RowStream::new(schema, stream, limit, audit).guarded(guard)),
+            Ok(stream) => Ok(RowStream::new(schema, stream, limit, audit)
+                .guarded(guard)
+                .governed_by(applied)),
             Err(e) => {
                 let e = QueryError::Failed(e.to_string());
                 self.refused_or_failed(audit, who, &e);
