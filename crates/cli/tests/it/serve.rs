@@ -827,7 +827,11 @@ fn a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(s: &Served) {
     // Permissions and audit: an admin's page only.
     assert_eq!(report["viewerSeesGovernance"], false, "{report}");
     assert!(report["auditRows"].as_u64().unwrap() > 0, "{report}");
-    assert_eq!(report["auditAccounts"], serde_json::json!(["viewer"]), "{report}");
+    assert_eq!(
+        report["auditAccounts"],
+        serde_json::json!(["viewer"]),
+        "{report}"
+    );
     assert_eq!(report["policyFile"], true, "{report}");
 }
 

@@ -18,6 +18,8 @@ mod collected;
 mod engine_threads;
 mod execution;
 mod limits;
+mod policing;
+mod running;
 
 pub use admission::{is_copy_to_client, is_read_only, is_session_control, parse_one, read_of};
 pub use execution::RowStream;
@@ -34,11 +36,7 @@ use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion::common::ParamValues;
 use deltalake::datafusion::execution::context::SessionContext;
-use deltalake::datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use deltalake::datafusion::execution::{SessionState, TaskContext};
 use deltalake::datafusion::logical_expr::LogicalPlan;
-use deltalake::datafusion::physical_plan::execute_stream;
 use deltalake::datafusion::prelude::SessionConfig;
 use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::Statement;
@@ -51,7 +49,6 @@ use crate::accounts::Principal;
 use crate::governance::{Applied, Governance, GovernanceOptions};
 use crate::{Result, ServeError};
 use collected::ReferenceCache;
-use execution::{PendingAudit, StatementGuard};
 use limits::Slots;
 
 /// The database (DataFusion catalog) name clients see, e.g. `psql -d medlake`.
@@ -400,53 +397,6 @@ impl QueryService {
         }
     }
 
-    /// The plan `sql` runs as for `who`, after the policies, and what they applied; nothing
-    /// runs and nothing is audited (`medlake policies explain`).
-    pub async fn explain_policies(
-        &self,
-        who: &Principal,
-        sql: &str,
-    ) -> std::result::Result<(String, Applied), QueryError> {
-        let statement = parse_one(sql)?;
-        admission::verdict(&statement)?;
-        let plan = self.plan_unpoliced(&statement).await?;
-        let (plan, applied) = self.police(plan, who).map_err(|(e, _)| e)?;
-        let text = plan.display_indent().to_string();
-        Ok((text, applied))
-    }
-
-    /// `plan` rewritten under the policies for `who` (governance::rewrite); a refusal comes
-    /// with what was found before it (the tables, a denying policy) for the audit. An
-    /// `EXPLAIN VERBOSE` or `EXPLAIN ANALYZE` of a restricted statement is refused: their
-    /// statistics and row counts describe the rows before masks and filters.
-    fn police(
-        &self,
-        plan: LogicalPlan,
-        who: &Principal,
-    ) -> std::result::Result<(LogicalPlan, Applied), (QueryError, Applied)> {
-        let state = self.ctx.state();
-        let (plan, applied) = self
-            .governance
-            .police(plan, who, &state)
-            .map_err(|(why, applied)| (QueryError::Refused(why), applied))?;
-        let revealing = match &plan {
-            LogicalPlan::Explain(e) => e.verbose,
-            LogicalPlan::Analyze(_) => true,
-            _ => false,
-        };
-        if revealing && applied.restricted {
-            return Err((
-                QueryError::Refused(
-                    "EXPLAIN VERBOSE and EXPLAIN ANALYZE show figures of rows before masks and \
-                     row filters; use EXPLAIN"
-                        .into(),
-                ),
-                applied,
-            ));
-        }
-        Ok((plan, applied))
-    }
-
     /// The statement's logical plan on the shared session, after the compatibility
     /// rewrites BI tools' catalog queries need, before the policies.
     async fn plan_unpoliced(
@@ -462,92 +412,6 @@ impl QueryService {
             .statement_to_plan(DfStatement::Statement(Box::new(statement)))
             .await
             .map_err(|e| QueryError::Failed(e.to_string()))
-    }
-
-    /// Runs an admitted plan under the asker's limits: waits for a slot (until the
-    /// statement's deadline), then executes it with its own memory pool.
-    #[allow(clippy::too_many_arguments)]
-    async fn execute(
-        &self,
-        plan: LogicalPlan,
-        limit: Option<usize>,
-        audit: PendingAudit,
-        who: &Principal,
-        channel: Channel,
-        started: Instant,
-        applied: Applied,
-    ) -> std::result::Result<RowStream, QueryError> {
-        let (limits, asker) = self.limits.for_asker(who, channel);
-        let deadline = limits
-            .timeout
-            .map(|t| tokio::time::Instant::from_std(started) + t);
-        let slot = match self.slots.acquire(who, channel, limits, deadline).await {
-            Ok(slot) => slot,
-            Err(e) => {
-                self.refused_or_failed(audit, who, &e);
-                return Err(e);
-            }
-        };
-        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        let state = self.ctx.state();
-        let guard = StatementGuard::new(slot, deadline, limits, asker);
-        let started_plan = match state.create_physical_plan(&plan).await {
-            Ok(physical) => self
-                .statement_task(&state, limits)
-                .and_then(|task| self.run_on_engine(channel, physical, task))
-                .map_err(|e| guard.explain(e)),
-            Err(e) => Err(e),
-        };
-        match started_plan {
-            Ok(stream) => Ok(RowStream::new(schema, stream, limit, audit)
-                .guarded(guard)
-                .governed_by(applied)),
-            Err(e) => {
-                let e = QueryError::Failed(e.to_string());
-                self.refused_or_failed(audit, who, &e);
-                Err(e)
-            }
-        }
-    }
-
-    /// Starts a physical plan: SQL channels on the engine threads (see
-    /// [`engine_threads`]), dashboards where they are asked, next to the web front.
-    fn run_on_engine(
-        &self,
-        channel: Channel,
-        physical: Arc<dyn deltalake::datafusion::physical_plan::ExecutionPlan>,
-        task: Arc<TaskContext>,
-    ) -> deltalake::datafusion::error::Result<
-        deltalake::datafusion::execution::SendableRecordBatchStream,
-    > {
-        match channel {
-            Channel::Dashboard => execute_stream(physical, task),
-            Channel::Http | Channel::Pg => self.engine.execute(physical, task),
-        }
-    }
-
-    /// The task context a statement runs in: the shared session, with a memory pool of
-    /// the statement's own (the disk for spilling, object stores and caches shared).
-    fn statement_task(
-        &self,
-        state: &SessionState,
-        limits: &Limits,
-    ) -> deltalake::datafusion::error::Result<Arc<TaskContext>> {
-        let task = TaskContext::from(state);
-        let Some(bytes) = limits.memory_bytes else {
-            return Ok(Arc::new(task));
-        };
-        let base = state.runtime_env();
-        let mut builder = RuntimeEnvBuilder::new();
-        builder.disk_manager = Some(base.disk_manager.clone());
-        builder.object_store_registry = base.object_store_registry.clone();
-        builder.memory_pool = Some(Arc::new(TrackConsumersPool::new(
-            FairSpillPool::new(bytes),
-            std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN),
-        )));
-        let mut runtime = builder.build()?;
-        runtime.cache_manager = base.cache_manager.clone();
-        Ok(Arc::new(task.with_runtime(Arc::new(runtime))))
     }
 
     /// The limits this service applies.
