@@ -112,6 +112,13 @@ impl Model {
         origin: &str,
     ) -> Result<Model, WarehouseError> {
         let bad = |reason: String| WarehouseError::definition(origin, reason);
+        if name.starts_with("pg_") {
+            // Clients and the serving policies read `pg_*` as PostgreSQL's system catalog.
+            return Err(bad(format!(
+                "a model may not be named {name}: names starting with pg_ belong to the \
+                 PostgreSQL system catalog"
+            )));
+        }
         let body = text.trim_start();
         let rest = body
             .strip_prefix("/*")
@@ -165,6 +172,9 @@ mod tests {
         .unwrap();
         assert_eq!(m.declaration.materialization, Materialization::Snapshot);
         assert_eq!(m.declaration.phi, vec!["a"]);
+        let text = "/*\ndescription = \"d\"\ngrain = \"g\"\nmaterialization = \"snapshot\"\n*/\nSELECT 1 AS a;\n";
+        let refused = Model::parse("pg_class", "dim", text, "pg_class.sql").unwrap_err();
+        assert!(refused.to_string().contains("pg_"), "{refused}");
         assert_eq!(m.sql, "SELECT 1 AS a");
     }
 

@@ -317,7 +317,7 @@ impl Police<'_> {
 
 /// The lake table a scan reads, `None` for the system catalog (`pg_catalog`,
 /// `information_schema`, and `pg_*` names clients write without a schema; no lake table
-/// is named so). A reference to any other schema or catalog is treated as a lake table,
+/// is named so: the warehouse refuses such a model name). A reference to any other schema or catalog is treated as a lake table,
 /// and so policed, and denied unless a policy allows it.
 fn lake_table(reference: &TableReference) -> Option<&str> {
     match reference.schema() {
