@@ -155,6 +155,24 @@ impl Governance {
         Ok(Asker::new(&who.name, who.role.as_str(), attributes))
     }
 
+    /// Whether the policies let `who` read `table` at all (listings show only these;
+    /// reading it still passes the rewrite). `false` when the asker cannot be read.
+    pub fn may_read(&self, who: &Principal, table: &str) -> bool {
+        let Ok(asker) = self.asker(who) else {
+            return false;
+        };
+        let current = self.current();
+        let mut allowed = false;
+        for p in current.set.matching(&asker, table) {
+            match p.rule {
+                Rule::Access(false) => return false,
+                Rule::Access(true) => allowed = true,
+                _ => {}
+            }
+        }
+        allowed
+    }
+
     /// `plan` rewritten for `who` (see [`rewrite`]); `Err` says why it is refused.
     pub fn police(
         &self,

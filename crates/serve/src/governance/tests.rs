@@ -246,6 +246,9 @@ access = "deny"
     .await
     .unwrap_err();
     assert!(li.contains("policy no-patients-for-li denies"), "{li}");
+    assert!(!g.may_read(&who("board", Role::Viewer), "ods_patient_full"));
+    assert!(!g.may_read(&who("li", Role::Analyst), "ods_patient_full"));
+    assert!(g.may_read(&who("wang", Role::Analyst), "ods_patient_full"));
     let system = rows(
         &ctx,
         &g,

@@ -125,7 +125,8 @@ pub(super) async fn tables(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let summary = state.queries.tables().await;
-    let visible = |name: &str| caller.principal.role != Role::Viewer || name.starts_with("ads_");
+    let governance = state.queries.governance();
+    let visible = |name: &str| governance.may_read(&caller.principal, name);
     let items: Vec<Value> = summary
         .iter()
         .filter(|t| visible(&t.name))
