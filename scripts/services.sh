@@ -3,7 +3,8 @@
 # the machine's MariaDB on 127.0.0.1:3306, a second MariaDB with a row-based binlog on
 # 127.0.0.1:3307 (its own data folder under /var/tmp, for change capture), a Kafka-protocol
 # broker (tansu, built from crates.io once) on 127.0.0.1:19092, and a Python with the
-# deltalake reader and a Kafka consumer (kafka-python).
+# deltalake reader and a Kafka consumer (kafka-python), and an OpenLDAP test directory on
+# 127.0.0.1:3389.
 # Prints the environment the tests read (MEDLAKE_TEST_MYSQL_URL, MEDLAKE_TEST_BINLOG_URL,
 # MEDLAKE_TEST_KAFKA, MEDLAKE_TEST_PYTHON, MEDLAKE_TEST_POSTGRES_URL) as
 # `export` lines, so callers can `eval "$(scripts/services.sh)"`.
@@ -115,6 +116,35 @@ fi
 pg_up || { log "PostgreSQL is not answering on 127.0.0.1:5432 as root (trust); the catalog tests need it"; exit 1; }
 log "PostgreSQL is up on 127.0.0.1:5432"
 
+# A test directory: OpenLDAP's slapd from Debian's packages, on 127.0.0.1:3389 with the
+# tree of scripts/ldap (people, groups, one disabled person). Its passwords are random,
+# made when the directory is, and kept beside it (mode 600) for the tests to read.
+ldap_port=${MEDLAKE_TEST_LDAP_PORT:-3389}
+ldap_dir=${MEDLAKE_TEST_LDAP_DIR:-/var/tmp/medlake-ldap}
+ldap_up() { ldapsearch -x -H "ldap://127.0.0.1:$ldap_port" -b "" -s base >/dev/null 2>&1; }
+if [ ! -x /usr/sbin/slapd ] || ! command -v ldapsearch >/dev/null 2>&1; then
+  log "installing OpenLDAP (slapd, ldap-utils) from Debian's packages"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils >&2
+fi
+if ! ldap_up; then
+  log "making the test directory in $ldap_dir and starting slapd on 127.0.0.1:$ldap_port"
+  rm -rf "$ldap_dir" && mkdir -p "$ldap_dir/data" && chmod 700 "$ldap_dir"
+  head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$ldap_dir/password"
+  head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$ldap_dir/admin-password"
+  chmod 600 "$ldap_dir/password" "$ldap_dir/admin-password"
+  ldap_src="$(cd "$(dirname "$0")" && pwd)/ldap"
+  rootpw=$(/usr/sbin/slappasswd -s "$(cat "$ldap_dir/admin-password")")
+  userpw=$(/usr/sbin/slappasswd -s "$(cat "$ldap_dir/password")")
+  sed -e "s|@DIR@|$ldap_dir|g" -e "s|@ROOTPW@|$rootpw|" "$ldap_src/slapd.conf" > "$ldap_dir/slapd.conf"
+  sed -e "s|@PASSWORD@|$userpw|" "$ldap_src/tree.ldif" > "$ldap_dir/tree.ldif"
+  /usr/sbin/slapadd -q -f "$ldap_dir/slapd.conf" -l "$ldap_dir/tree.ldif" >&2 \
+    || { log "slapadd could not load the test tree"; exit 1; }
+  setsid /usr/sbin/slapd -f "$ldap_dir/slapd.conf" -h "ldap://127.0.0.1:$ldap_port/" </dev/null >/dev/null 2>&1 &
+  for _ in $(seq 1 30); do ldap_up && break; sleep 1; done
+fi
+ldap_up || { log "slapd did not come up on 127.0.0.1:$ldap_port"; exit 1; }
+log "OpenLDAP (slapd) is up on 127.0.0.1:$ldap_port"
+
 # Debian's Chromium (headless) with a CJK font, and playwright-core to drive it, for the
 # browser test of the web UI.
 if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "wenquanyi"; then
@@ -145,3 +175,5 @@ echo "export MEDLAKE_TEST_BINLOG_URL=mysql://root@127.0.0.1:$binlog_port"
 echo "export MEDLAKE_TEST_KAFKA=127.0.0.1:$kafka_port"
 echo "export MEDLAKE_TEST_PYTHON=$venv/bin/python"
 echo "export MEDLAKE_TEST_POSTGRES_URL=postgres://root@127.0.0.1:5432/postgres"
+echo "export MEDLAKE_TEST_LDAP_URL=ldap://127.0.0.1:$ldap_port"
+echo "export MEDLAKE_TEST_LDAP_DIR=$ldap_dir"

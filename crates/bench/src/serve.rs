@@ -126,6 +126,9 @@ pub(crate) fn server_options(http: &str, pg_port: u16, limits: QueryLimits) -> S
         pg_row_limit: None,
         limits,
         governance: Default::default(),
+        tls: None,
+        directory: None,
+        throttle: Default::default(),
     }
 }
 

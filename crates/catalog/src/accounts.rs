@@ -25,6 +25,8 @@ pub struct Account {
     pub created: NaiveDateTime,
     /// A disabled account cannot log in; its history stays.
     pub disabled: bool,
+    /// `local` (made with `medlake users add`) or `ldap` (made by a directory login).
+    pub source: String,
 }
 
 /// What it takes to make or re-key an account.
@@ -51,11 +53,12 @@ fn account_from_row(r: &Row) -> Result<Account> {
         scram_salted_password: r.bytes(4, "account.scram_salted_password")?,
         created: parse_time(&r.text(5, "account.created")?, "account.created")?,
         disabled: r.int(6, "account.disabled")? != 0,
+        source: r.text(7, "account.source")?,
     })
 }
 
 const ACCOUNT_COLUMNS: &str =
-    "name, role, password_hash, scram_salt, scram_salted_password, created, disabled";
+    "name, role, password_hash, scram_salt, scram_salted_password, created, disabled, source";
 
 impl Catalog {
     /// Creates an account; `Ok(false)` when the name is taken.
@@ -91,6 +94,33 @@ impl Catalog {
             ],
         )?;
         Ok(updated == 1)
+    }
+
+    /// Makes or refreshes a directory account (source `ldap`): its role follows the
+    /// directory, its verifiers are the random ones given. `Ok(None)` when the name is a
+    /// local account (a directory never takes one over) or a disabled one (disabled in
+    /// medlake stays disabled until an admin enables it).
+    pub fn upsert_directory_account(&self, account: &NewAccount<'_>) -> Result<Option<Account>> {
+        self.db.execute(
+            "INSERT INTO account (name, role, password_hash, scram_salt, scram_salted_password,
+                 created, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ldap') ON CONFLICT(name) DO NOTHING",
+            sql_params![
+                account.name,
+                account.role,
+                account.password_hash,
+                account.scram_salt,
+                account.scram_salted_password,
+                fmt_time(&Local::now().naive_local())
+            ],
+        )?;
+        self.db.execute(
+            "UPDATE account SET role = ?2 WHERE name = ?1 AND source = 'ldap' AND disabled = 0",
+            sql_params![account.name, account.role],
+        )?;
+        Ok(self
+            .account(account.name)?
+            .filter(|a| a.source == "ldap" && !a.disabled))
     }
 
     /// Disables or enables an account; `Ok(false)` when there is no such account. A
@@ -183,6 +213,35 @@ mod tests {
             assert!(catalog.set_account_disabled("wang", true).unwrap());
             assert!(catalog.account("wang").unwrap().unwrap().disabled);
             assert_eq!(catalog.accounts().unwrap().len(), 1, "{backend}");
+        }
+    }
+
+    #[test]
+    fn a_directory_account_follows_the_directory_but_never_takes_over_a_local_one() {
+        for (backend, catalog) in catalogs("directory_accounts") {
+            assert!(catalog.create_account(&new_account("local", "h")).unwrap());
+            assert!(catalog
+                .upsert_directory_account(&new_account("local", "x"))
+                .unwrap()
+                .is_none());
+            assert_eq!(catalog.account("local").unwrap().unwrap().source, "local");
+            let made = catalog
+                .upsert_directory_account(&new_account("wang", "random"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (made.source.as_str(), made.role.as_str()),
+                ("ldap", "analyst")
+            );
+            let viewer = NewAccount {
+                role: "viewer",
+                ..new_account("wang", "other")
+            };
+            let refreshed = catalog.upsert_directory_account(&viewer).unwrap().unwrap();
+            assert_eq!(refreshed.role, "viewer", "{backend}");
+            assert_eq!(refreshed.password_hash, "random", "{backend}");
+            catalog.set_account_disabled("wang", true).unwrap();
+            assert!(catalog.upsert_directory_account(&viewer).unwrap().is_none());
         }
     }
 }

@@ -37,6 +37,7 @@ mod accounts;
 mod audit;
 mod capture;
 mod db;
+mod logins;
 mod policies;
 mod runs;
 mod sessions;
@@ -44,6 +45,7 @@ mod sessions;
 pub use accounts::{Account, NewAccount};
 pub use audit::{AuditEntry, AuditFigures, AuditRecord, AuditSearch, ChainReport};
 pub use capture::{CaptureState, Position};
+pub use logins::{LoginEvent, LoginRecord};
 pub use policies::PolicyVersion;
 pub use runs::{Outcome, RunKind, RunRecord};
 pub use sessions::WebSession;
@@ -190,6 +192,20 @@ const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         value BLOB NOT NULL
     );",
+    // Directory logins: an account made by an LDAP login is `ldap`; its verifiers are
+    // random and its role and attributes follow the directory at each login.
+    // The login audit (logins.rs): every password login attempt on either front.
+    "ALTER TABLE account ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+    CREATE TABLE login_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        account TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        address TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT
+    );
+    CREATE INDEX login_audit_account ON login_audit(account, id);",
 ];
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";

@@ -364,7 +364,7 @@ mod tests {
             xid: None,
             commit: false,
             position: None,
-            data: vec![mysql_async::Value::NULL; table.columns.len()],
+            data: vec![mysql_async::Value::NULL; table.captured_columns().len()],
             before: None,
             extra: Default::default(),
             extra_before: Default::default(),

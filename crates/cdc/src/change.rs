@@ -54,28 +54,35 @@ pub struct RowChange {
     pub commit: bool,
     /// Binlog position after the transaction's commit, `None` for bootstrap rows.
     pub position: Option<BinlogPosition>,
-    /// The row after the change (before it, for a delete), in the schema's column order.
+    /// The row after the change (before it, for a delete), in the order of the table's
+    /// captured columns (`Table::captured_columns`: no secret column).
     pub data: Vec<MyValue>,
-    /// For an update: the row before it, in the schema's column order.
+    /// For an update: the row before it, in the same order.
     pub before: Option<Vec<MyValue>>,
     /// Columns of the source row that the business schema does not declare (added by DDL),
-    /// after the change, by name.
+    /// after the change, by name. Never a secret column: those are dropped by name.
     pub extra: BTreeMap<String, MyValue>,
     /// Those columns before an update.
     pub extra_before: BTreeMap<String, MyValue>,
 }
 
-/// Splits a source row (column names and values) into the schema's columns in schema order
-/// (missing ones NULL) and the columns the schema does not declare.
+/// Splits a source row (column names and values) into the table's captured columns in
+/// their order (missing ones NULL) and the columns the schema does not declare. Secret
+/// columns (password hashes) are dropped here, by name: they are expected in every row of
+/// their table and must reach neither `data` nor `data_extra`, in the lake or in Maxwell's
+/// JSON.
 pub fn split_by_schema<'n>(
     table: &Table,
     names: impl IntoIterator<Item = std::borrow::Cow<'n, str>>,
     values: Vec<MyValue>,
 ) -> (Vec<MyValue>, BTreeMap<String, MyValue>) {
-    let mut data = vec![MyValue::NULL; table.columns.len()];
+    let mut data = vec![MyValue::NULL; table.captured_columns().len()];
     let mut extra = BTreeMap::new();
     for (name, value) in names.into_iter().zip(values) {
-        match table.column_index(&name) {
+        if table.is_secret(&name) {
+            continue;
+        }
+        match table.captured_index(&name) {
             Some(i) => data[i] = value,
             None => {
                 extra.insert(name.into_owned(), value);
@@ -103,7 +110,7 @@ impl RowChange {
     /// The business day the change belongs to: the local day of its `update_time` (the
     /// binlog event's own time for a row without one, or with a zero or invalid one).
     pub fn event_day(&self) -> String {
-        let update = self.table.column_index("update_time");
+        let update = self.table.captured_index("update_time");
         match update.and_then(|i| self.data.get(i)) {
             Some(MyValue::Date(y, m, d, ..))
                 if chrono::NaiveDate::from_ymd_opt(i32::from(*y), u32::from(*m), u32::from(*d))
@@ -144,7 +151,11 @@ pub fn lake_records(table: &'static Table, changes: &[&RowChange]) -> Result<Rec
                     .position
                     .as_ref()
                     .map_or_else(|| "bootstrap".into(), ToString::to_string),
-                reason: format!("{}.{}: {reason}", table.name, table.columns[i].name),
+                reason: format!(
+                    "{}.{}: {reason}",
+                    table.name,
+                    table.captured_columns()[i].name
+                ),
             })?;
             rows.push(i, cell)?;
         }

@@ -39,6 +39,10 @@ pub enum CdcError {
     /// Building change records failed.
     #[error(transparent)]
     ChangeRecords(#[from] medlake_changes::ChangeRecordError),
+    /// A lake table still holds a secret column an older medlake landed (or checking it
+    /// failed): capture refuses to write it until `medlake lake forget-secrets` ran.
+    #[error(transparent)]
+    Secrets(#[from] medlake_changes::SecretsError),
     /// Reading or writing the catalog failed.
     #[error(transparent)]
     Catalog(#[from] medlake_catalog::CatalogError),

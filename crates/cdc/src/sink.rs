@@ -72,6 +72,9 @@ impl ChangeSink for LakeSink {
         if let Some(v) = self.versions.get(table.name) {
             return Ok(*v);
         }
+        // Asked once per table before anything is written: a table still holding a
+        // secret an older medlake landed is refused here.
+        medlake_changes::refuse_landed_secrets(&self.lake, table, &table.ods_inc_name()).await?;
         let v = self
             .lake
             .app_transaction_version(&table.ods_inc_name(), CDC_APP_ID)

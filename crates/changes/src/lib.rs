@@ -8,6 +8,10 @@
 //! (binlog capture does; capture by query does not, and leaves it null). `data_extra` holds,
 //! as a JSON object, source columns the business schema does not declare (a column added by
 //! DDL after the schema was written): the lake's schema stays the contract, nothing is lost.
+//! Secret columns (password hashes, `Column::secret`) are in none of them: `data` holds the
+//! table's captured columns only, and the writers drop secrets by name before `old` and
+//! `data_extra` are written. [`refuse_landed_secrets`] and [`forget_secrets`] deal with a
+//! lake an older medlake wrote with them (module `secrets`).
 //!
 //! Both writers of change records, query capture (`medlake-ingest`) and binlog capture
 //! (`medlake-cdc`), assemble their batches with [`change_record_batch`], so the two paths
@@ -28,6 +32,12 @@ use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::arrow::error::ArrowError;
 use deltalake::arrow::record_batch::RecordBatch;
 use medlake_schema::Table;
+
+mod secrets;
+
+pub use secrets::{
+    forget_secrets, landed_secret_columns, refuse_landed_secrets, ForgetReport, SecretsError,
+};
 
 /// What can go wrong assembling change records.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +61,7 @@ pub enum ChangeRecordError {
 /// docs/domain.md, 'Event time').
 const LOCAL_OFFSET_SECONDS: i64 = 8 * 3600;
 
-/// The schema of `ods_<table>_inc`.
+/// The schema of `ods_<table>_inc`; `data` holds the table's captured columns (no secret).
 pub fn change_record_schema(table: &Table) -> SchemaRef {
     let data = medlake_source::arrow_schema(table);
     Arc::new(Schema::new(vec![

@@ -9,6 +9,7 @@ pub mod cdc_cmd;
 pub mod config;
 pub mod demo;
 pub mod governance_cmd;
+pub mod lake_cmd;
 pub mod metrics_endpoint;
 pub mod progress;
 pub mod report;

@@ -2,7 +2,8 @@
 //! the crate that owns the capability; errors become one line on stderr.
 
 use medlake_cli::{
-    build_cmd, cdc_cmd, config, demo, governance_cmd, report, serve_cmd, simulate_cmd, sync_cmd,
+    build_cmd, cdc_cmd, config, demo, governance_cmd, lake_cmd, report, serve_cmd, simulate_cmd,
+    sync_cmd,
 };
 
 use std::collections::HashMap;
@@ -43,12 +44,9 @@ enum Command {
     /// Land the business database in the lake for a business day: full snapshots of
     /// master tables (ods_*_full) and change records (ods_*_inc), then reconcile.
     Sync(sync_cmd::SyncArgs),
-    /// Show the lake's tables with partitions, rows and bytes.
-    Lake {
-        /// List every partition.
-        #[arg(long)]
-        partitions: bool,
-    },
+    /// Show the lake's tables with partitions, rows and bytes (`lake forget-secrets`:
+    /// drop the password hashes an older medlake landed).
+    Lake(lake_cmd::LakeCommand),
     /// Show recorded runs (syncs, builds, captures) with their outcome, newest first.
     Runs {
         /// How many runs.
@@ -131,16 +129,7 @@ async fn run(cli: Cli) -> Result<()> {
                 _ => Ok(()),
             }
         }
-        Command::Lake { partitions } => {
-            let config = load()?;
-            let lake = medlake_lake::Lake::open(&config.lake.url, config.lake_options())
-                .context("lake")?;
-            report::print_lake(
-                &lake.summary().await.context("reading the lake")?,
-                partitions,
-            );
-            Ok(())
-        }
+        Command::Lake(lake) => lake_cmd::run(&load()?, &lake).await,
         Command::Runs { limit } => {
             let config = load()?;
             let catalog = config.open_catalog()?;

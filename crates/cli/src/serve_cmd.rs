@@ -62,6 +62,12 @@ enum UsersSub {
         /// Account name.
         name: String,
     },
+    /// Enable a disabled account again (a directory account the directory disabled, once
+    /// the directory lets the person in again).
+    Enable {
+        /// Account name.
+        name: String,
+    },
     /// Grant an extra role (e.g. phi_reader: PHI unmasked, every read audited as such).
     Grant {
         /// Account name.
@@ -119,8 +125,8 @@ pub fn users(config: &Config, command: &UsersCommand) -> Result<()> {
     match &command.sub {
         UsersSub::List => {
             println!(
-                "{:<24} {:<8} {:<20} {:<9} attributes",
-                "account", "role", "created", "status"
+                "{:<24} {:<8} {:<6} {:<20} {:<9} attributes",
+                "account", "role", "source", "created", "status"
             );
             for a in accounts.catalog().accounts()? {
                 let status = if a.disabled { "disabled" } else { "active" };
@@ -132,9 +138,10 @@ pub fn users(config: &Config, command: &UsersCommand) -> Result<()> {
                     .map(|(k, v)| format!("{k}={}", v.join(",")))
                     .collect();
                 println!(
-                    "{:<24} {:<8} {:<20} {status:<9} {}",
+                    "{:<24} {:<8} {:<6} {:<20} {status:<9} {}",
                     a.name,
                     a.role,
+                    a.source,
                     created,
                     attributes.join(" ")
                 );
@@ -186,6 +193,12 @@ pub fn users(config: &Config, command: &UsersCommand) -> Result<()> {
         UsersSub::Disable { name } => {
             accounts.disable(name)?;
             println!("account {name} disabled");
+        }
+        UsersSub::Enable { name } => {
+            if !accounts.catalog().set_account_disabled(name, false)? {
+                anyhow::bail!("there is no account named {name:?}");
+            }
+            println!("account {name} enabled");
         }
         UsersSub::Token { name, label } => {
             let token = accounts.issue_token(name, label)?;
@@ -295,6 +308,9 @@ pub fn serve_options(
         pg_row_limit: (s.pg_row_limit > 0).then_some(s.pg_row_limit),
         limits: config.limits.query_limits(),
         governance: config.governance.options(&project),
+        tls: s.tls.options()?,
+        directory: config.auth.directory()?,
+        throttle: config.auth.throttle()?,
     })
 }
 
@@ -318,11 +334,21 @@ pub async fn serve(config: &Config, args: &ServeArgs, config_file: Option<&Path>
 
 /// Where to point a browser and psql.
 pub fn print_addresses(options: &ServeOptions) {
-    println!("web UI and API: http://{}/", options.http_addr);
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("web UI and API: {scheme}://{}/", options.http_addr);
     println!(
-        "PostgreSQL:     psql -h {} -p {} -U <account> {}",
+        "PostgreSQL:     psql -h {} -p {} -U <account> {}{}",
         options.pg_host,
         options.pg_port,
-        medlake_serve::query::DATABASE
+        medlake_serve::query::DATABASE,
+        if options.tls.is_some() {
+            " (TLS: sslmode=verify-full sslrootcert=<your CA>)"
+        } else {
+            ""
+        }
     );
 }

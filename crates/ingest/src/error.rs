@@ -21,6 +21,10 @@ pub enum IngestError {
     /// Change records could not be assembled (a bug if it happens).
     #[error(transparent)]
     ChangeRecords(#[from] medlake_changes::ChangeRecordError),
+    /// The lake table still holds a secret column an older medlake landed (or checking it
+    /// failed).
+    #[error(transparent)]
+    Secrets(#[from] medlake_changes::SecretsError),
     /// Building Arrow data failed (a bug if it happens).
     #[error("arrow: {0}")]
     Arrow(#[from] deltalake::arrow::error::ArrowError),

@@ -1,4 +1,5 @@
 //! Full snapshots of master tables, chunked by primary-key ranges and read in parallel.
+//! Rows carry the captured columns (`medlake_source::arrow_schema`): no secret lands.
 
 use chrono::NaiveDate;
 use futures::{stream, StreamExt, TryStreamExt};
@@ -67,6 +68,9 @@ async fn snapshot(
     options: FullSyncOptions,
     progress: &dyn SyncProgress,
 ) -> Result<TableSyncReport> {
+    let lake_table = table.ods_full_name();
+    // A partition overwrite would merge into a schema still holding a password hash.
+    medlake_changes::refuse_landed_secrets(lake, table, &lake_table).await?;
     let bounds = source.id_bounds(table).await?;
     let chunks = id_chunks(bounds, options.chunk_ids.max(1));
     let expected = bounds.map(|(lo, hi)| u64::try_from(hi - lo + 1).unwrap_or(0));
@@ -85,7 +89,6 @@ async fn snapshot(
         .iter()
         .map(|b| b.get_array_memory_size() as u64)
         .sum();
-    let lake_table = table.ods_full_name();
     let schema = medlake_source::arrow_schema(table);
     lake.replace_partition(&lake_table, dt, schema, batches)
         .await?;

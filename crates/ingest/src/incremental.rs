@@ -83,6 +83,7 @@ async fn capture(
     progress: &dyn SyncProgress,
 ) -> Result<TableSyncReport> {
     let lake_table = table.ods_inc_name();
+    medlake_changes::refuse_landed_secrets(lake, table, &lake_table).await?;
     recover(lake, catalog, table).await?;
     let mut state = catalog.capture_state(table.name)?;
     if state.committed.is_none() && state.bootstrap_dt.is_none() {

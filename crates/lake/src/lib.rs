@@ -3,7 +3,9 @@
 //! This crate is the one place that opens the lake. It knows nothing about business
 //! tables or models: it writes Arrow batches into named Delta tables partitioned by a
 //! business day `dt`, reports what the lake holds, and hands tables to DataFusion.
-//! Every write is one Delta commit, so a reader never sees half a partition.
+//! Every write is one Delta commit, so a reader never sees half a partition. A table can
+//! also be rewritten whole with a narrower schema and its history purged (`rewrite.rs`),
+//! for columns that must not stay in the lake.
 //!
 //! ```no_run
 //! # async fn demo(batch: deltalake::arrow::record_batch::RecordBatch) -> Result<(), medlake_lake::LakeError> {
@@ -17,6 +19,7 @@
 //! ```
 
 mod error;
+mod rewrite;
 mod summary;
 
 use std::collections::HashMap;
@@ -35,6 +38,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder};
 use url::Url;
 
 pub use error::{is_transient, BoxError, LakeError};
+pub use rewrite::PurgeStats;
 pub use summary::{PartitionSummary, TableSummary};
 
 /// Result of lake operations.

@@ -1,8 +1,10 @@
-//! The business database's shape, as data: tables, columns, types, PHI tags and codes.
+//! The business database's shape, as data: tables, columns, types, PHI and secret tags,
+//! and codes.
 //!
 //! Every other crate learns the business schema from here, so a column is added in one
 //! place: the simulator writes rows in [`Table::columns`] order, the sources read them
-//! back in that order, and the lake derives its Arrow schemas from [`ColumnType`].
+//! back in [`Table::captured_columns`] order (every column but the secrets, which never
+//! land in the lake), and the lake derives its Arrow schemas from [`ColumnType`].
 //!
 //! ```
 //! use medlake_schema::{business_tables, Dialect};
@@ -84,6 +86,10 @@ pub struct Column {
     pub nullable: bool,
     /// Protected health information or personal data: never logged, masked when served.
     pub phi: bool,
+    /// A secret (a password hash, a token): it exists in the business database, but no
+    /// capture reads it, so it never lands in the lake (docs/permissions.md, "Secrets
+    /// never land"). Masking would leave it readable to whoever reads the files.
+    pub secret: bool,
 }
 
 /// Whether a table is master data (snapshotted in full) or also changes in bulk every day.
@@ -107,19 +113,72 @@ pub struct Table {
     pub changes: bool,
     /// What the table holds, in a sentence.
     pub doc: &'static str,
-    /// Columns in storage order.
+    /// Columns in storage order: the business database's, secrets included.
     pub columns: Vec<Column>,
+    /// `columns` without the secrets, computed once (see [`Table::captured_columns`]).
+    captured: Vec<Column>,
 }
 
 impl Table {
-    /// Position of a column by name.
+    /// A table of `columns` (storage order, secrets included).
+    pub(crate) fn new(
+        name: &'static str,
+        kind: TableKind,
+        changes: bool,
+        doc: &'static str,
+        columns: Vec<Column>,
+    ) -> Table {
+        let captured = columns.iter().filter(|c| !c.secret).copied().collect();
+        Table {
+            name,
+            kind,
+            changes,
+            doc,
+            columns,
+            captured,
+        }
+    }
+
+    /// Position of a column by name in [`columns`](Self::columns) (the business database's
+    /// order, secrets included).
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
 
-    /// The column names in storage order.
+    /// The column names in storage order, secrets included (the business database's).
     pub fn column_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.columns.iter().map(|c| c.name)
+    }
+
+    /// The columns capture reads and the lake holds, in storage order: every column but
+    /// the secrets. The one list every capture path (snapshots, capture by query, binlog
+    /// rows, Maxwell JSON, Kafka) and every lake schema of the table derive from, so a
+    /// secret is left out where rows are read rather than masked later.
+    pub fn captured_columns(&self) -> &[Column] {
+        &self.captured
+    }
+
+    /// Position of a column by name in [`captured_columns`](Self::captured_columns);
+    /// `None` for a secret or unknown column.
+    pub fn captured_index(&self, name: &str) -> Option<usize> {
+        self.captured.iter().position(|c| c.name == name)
+    }
+
+    /// The names of [`captured_columns`](Self::captured_columns), in order.
+    pub fn captured_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.captured.iter().map(|c| c.name)
+    }
+
+    /// The secret columns, which capture leaves out.
+    pub fn secret_columns(&self) -> impl Iterator<Item = &Column> + '_ {
+        self.columns.iter().filter(|c| c.secret)
+    }
+
+    /// Whether `name` is a secret column of this table. Compared without regard to ASCII
+    /// case, as MySQL compares column names, so a source's spelling cannot slip one past.
+    pub fn is_secret(&self, name: &str) -> bool {
+        self.secret_columns()
+            .any(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// `CREATE TABLE IF NOT EXISTS` plus an index on `update_time` for incremental reads.

@@ -10,6 +10,7 @@ const fn col(name: &'static str, ty: T) -> Column {
         ty,
         nullable: false,
         phi: false,
+        secret: false,
     }
 }
 
@@ -19,6 +20,19 @@ const fn phi(name: &'static str, ty: T) -> Column {
         ty,
         nullable: false,
         phi: true,
+        secret: false,
+    }
+}
+
+/// A column holding a secret (a password hash, a token): in the business database, never
+/// in the lake.
+const fn secret(name: &'static str, ty: T) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: false,
+        phi: false,
+        secret: true,
     }
 }
 
@@ -38,13 +52,7 @@ fn build(
     columns.extend_from_slice(body);
     columns.push(col("create_time", T::DateTime));
     columns.push(col("update_time", T::DateTime));
-    Table {
-        name,
-        kind,
-        changes,
-        doc,
-        columns,
-    }
+    Table::new(name, kind, changes, doc, columns)
 }
 
 /// All business tables, masters first, in the order they are created and synced.
@@ -109,7 +117,7 @@ pub fn business_tables() -> &'static [Table] {
                     col("specialty", T::Int),
                     col("consultation_fee", T::Money),
                     col("hospital_id", T::BigInt),
-                    col("password", T::Varchar(128)),
+                    secret("password", T::Varchar(128)),
                 ],
             ),
             build(
@@ -121,7 +129,7 @@ pub fn business_tables() -> &'static [Table] {
                     phi("username", T::Varchar(64)),
                     phi("telephone", T::Varchar(20)),
                     phi("email", T::Varchar(128)),
-                    col("hashed_password", T::Varchar(128)),
+                    secret("hashed_password", T::Varchar(128)),
                 ],
             ),
             build(
@@ -219,6 +227,44 @@ mod tests {
                 t.name
             );
         }
+    }
+
+    #[test]
+    fn password_hashes_are_secret_and_never_captured() {
+        let secrets: Vec<(&str, &str)> = business_tables()
+            .iter()
+            .flat_map(|t| t.secret_columns().map(move |c| (t.name, c.name)))
+            .collect();
+        assert_eq!(
+            secrets,
+            [("doctor", "password"), ("user", "hashed_password")]
+        );
+        for t in business_tables() {
+            // A column whose name says it holds a secret must be declared one.
+            for c in &t.columns {
+                let name = c.name.to_ascii_lowercase();
+                if ["password", "token", "secret", "salt"]
+                    .iter()
+                    .any(|w| name.contains(w))
+                {
+                    assert!(c.secret, "{}.{} is not declared secret", t.name, c.name);
+                }
+            }
+            assert!(t.captured_columns().iter().all(|c| !c.secret), "{}", t.name);
+            assert_eq!(
+                t.captured_columns().len() + t.secret_columns().count(),
+                t.columns.len(),
+                "{}",
+                t.name
+            );
+        }
+        let user = table("user").unwrap();
+        assert!(user.is_secret("hashed_password") && user.is_secret("Hashed_Password"));
+        assert_eq!(user.captured_index("hashed_password"), None);
+        assert_eq!(user.captured_index("update_time"), Some(5));
+        assert_eq!(user.column_index("update_time"), Some(6));
+        // The business database keeps the column: only the lake goes without it.
+        assert!(user.ddl(Dialect::Mysql).contains("hashed_password"));
     }
 
     #[test]

@@ -167,9 +167,57 @@ impl Accounts {
         }))
     }
 
-    /// Checks a password for the web login. Unknown, disabled and wrong all give `None`.
+    /// Makes or refreshes the account of a person the directory vouched for: role, groups
+    /// (attribute `groups`), policy roles (`roles`) and the mapped attributes, as the
+    /// directory says now. Its stored verifiers are of a random password nobody knows.
+    /// `None` when the name is disabled in medlake.
+    pub fn refresh_directory_account(
+        &self,
+        name: &str,
+        person: &crate::login::DirectoryPerson,
+    ) -> Result<Option<Principal>> {
+        check_name(name)?;
+        let verifiers = Verifiers::of(&generate_password())?;
+        let Some(account) = self
+            .catalog
+            .upsert_directory_account(&verifiers.account(name, person.role))?
+        else {
+            return Ok(None);
+        };
+        self.catalog
+            .set_account_attribute(name, "groups", &person.groups)?;
+        self.catalog
+            .set_account_attribute(name, "roles", &person.extra_roles)?;
+        for (attribute, values) in &person.attributes {
+            self.catalog
+                .set_account_attribute(name, attribute, values)?;
+        }
+        Ok(Some(Principal {
+            name: account.name,
+            role: Role::parse(&account.role)?,
+        }))
+    }
+
+    /// Disables a directory account the directory no longer lets in (a local account
+    /// of that name is left alone).
+    pub fn disable_directory_account(&self, name: &str) -> Result<()> {
+        if self
+            .catalog
+            .account(name)?
+            .is_some_and(|a| a.source != "local")
+        {
+            self.catalog.set_account_disabled(name, true)?;
+        }
+        Ok(())
+    }
+
+    /// Checks a password for the web login. Unknown, disabled and wrong all give `None`,
+    /// and so does a directory account (its password is the directory's to check).
     pub fn verify_password(&self, name: &str, password: &str) -> Result<Option<Principal>> {
-        let account = self.catalog.account(name)?.filter(|a| !a.disabled);
+        let account = self
+            .catalog
+            .account(name)?
+            .filter(|a| !a.disabled && a.source == "local");
         let hash = account
             .as_ref()
             .map_or(self.dummy_hash.as_str(), |a| a.password_hash.as_str());
@@ -187,12 +235,12 @@ impl Accounts {
         }
     }
 
-    /// The SCRAM-SHA-256 salt and salted password of an enabled account.
+    /// The SCRAM-SHA-256 salt and salted password of an enabled local account.
     pub fn scram_verifier(&self, name: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         Ok(self
             .catalog
             .account(name)?
-            .filter(|a| !a.disabled)
+            .filter(|a| !a.disabled && a.source == "local")
             .map(|a| (a.scram_salt, a.scram_salted_password)))
     }
 
@@ -302,6 +350,12 @@ fn chosen_or_generated(password: Option<&str>) -> Result<String> {
         ))),
         Some(p) => Ok(p.to_string()),
     }
+}
+
+/// Whether `name` is usable as an account name (lowercase: a directory compares names
+/// without case, and one person must not become two accounts).
+pub(crate) fn valid_name(name: &str) -> bool {
+    check_name(name).is_ok()
 }
 
 fn check_name(name: &str) -> Result<()> {

@@ -27,6 +27,12 @@ pub enum ServeError {
     /// A policy file or stored policy set that is not usable.
     #[error("policies: {0}")]
     Policy(String),
+    /// The TLS certificate or key is not usable.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The directory (LDAP) settings are not usable.
+    #[error("LDAP: {0}")]
+    Directory(String),
     /// The query engine could not be set up.
     #[error("query engine: {0}")]
     Engine(String),

@@ -12,11 +12,13 @@ pub mod dashboards;
 mod error;
 pub mod governance;
 pub mod http;
+pub mod login;
 pub mod pg;
 mod pg_functions;
 pub mod query;
 mod rows;
 mod sessions;
+pub mod tls;
 mod web;
 
 use std::sync::Arc;
@@ -30,10 +32,12 @@ pub use accounts::{Accounts, Principal, Role};
 pub use error::{Result, ServeError};
 pub use governance::GovernanceOptions;
 pub use http::{BuildLauncher, HttpOptions, LaunchError, TableDoc};
+pub use login::{DirectoryOptions, ThrottleRules};
 pub use query::{
     Channel, Limits, QueryError, QueryLimits, QueryOutput, QueryService,
     MAX_STATEMENT_BYTES_CEILING, SERVE_STACK_BYTES,
 };
+pub use tls::TlsOptions;
 
 /// Where and how to serve.
 #[derive(Debug, Clone)]
@@ -55,11 +59,25 @@ pub struct ServeOptions {
     pub limits: QueryLimits,
     /// Where the policies come from.
     pub governance: GovernanceOptions,
+    /// The certificate and key of HTTPS and PostgreSQL TLS (`None`: plain text).
+    pub tls: Option<TlsOptions>,
+    /// The directory for directory logins (`None`: local accounts only).
+    pub directory: Option<DirectoryOptions>,
+    /// Lockout and rate limits of failed logins.
+    pub throttle: ThrottleRules,
 }
 
 /// Serves HTTP and the PostgreSQL protocol until one of them fails.
 pub async fn serve(lake: Lake, catalog: Arc<Catalog>, options: ServeOptions) -> Result<()> {
     let accounts = Accounts::new(catalog.clone())?;
+    // Settings that cannot work stop the server before it listens.
+    let tls = options.tls.as_ref().map(tls::Tls::load).transpose()?;
+    let directory = options
+        .directory
+        .clone()
+        .map(login::Directory::new)
+        .transpose()?;
+    let logins = Arc::new(login::Logins::new(accounts, directory, options.throttle));
     let queries = Arc::new(
         QueryService::open_governed(lake, catalog, options.limits.clone(), &options.governance)
             .await?,
@@ -77,13 +95,15 @@ pub async fn serve(lake: Lake, catalog: Arc<Catalog>, options: ServeOptions) -> 
     tokio::spawn(release_freed_memory_regularly());
     let http = http::serve(
         queries.clone(),
-        accounts.clone(),
+        logins.clone(),
+        tls.as_ref().map(|t| t.http.clone()),
         options.http.clone(),
         &options.http_addr,
     );
     let pg = pg::serve(
         queries,
-        accounts,
+        logins,
+        tls.map(|t| t.pg),
         &options.pg_host,
         options.pg_port,
         options.pg_row_limit,

@@ -27,10 +27,11 @@ pub fn arrow_type(ty: ColumnType) -> DataType {
     }
 }
 
-/// The Arrow schema of a business table, columns in storage order.
+/// The Arrow schema of a business table as captured: [`Table::captured_columns`] in
+/// storage order, so no secret column (a password hash) is ever read or landed.
 pub fn arrow_schema(table: &Table) -> SchemaRef {
     let fields: Vec<Field> = table
-        .columns
+        .captured_columns()
         .iter()
         .map(|c| Field::new(c.name, arrow_type(c.ty), c.nullable))
         .collect();
@@ -65,7 +66,8 @@ pub enum Cell<'a> {
 }
 
 /// Accumulates the rows of one table and turns them into a [`RecordBatch`] in
-/// [`arrow_schema`]`(table)`: push every cell of a row in column order, then the next row.
+/// [`arrow_schema`]`(table)`: push every cell of a row in captured-column order
+/// ([`Table::captured_columns`], no secrets), then the next row.
 pub struct RowsBuilder {
     table: &'static Table,
     columns: Vec<ColumnBuilder>,
@@ -87,7 +89,7 @@ impl RowsBuilder {
     /// A builder for about `capacity` rows of `table`.
     pub fn new(table: &'static Table, capacity: usize) -> Self {
         let columns = table
-            .columns
+            .captured_columns()
             .iter()
             .map(|c| match c.ty {
                 ColumnType::BigInt => ColumnBuilder::Int64(Int64Builder::with_capacity(capacity)),
@@ -106,7 +108,7 @@ impl RowsBuilder {
                 ColumnType::Bool => ColumnBuilder::Bool(BooleanBuilder::with_capacity(capacity)),
             })
             .collect();
-        let invalid_dates = vec![0; table.columns.len()];
+        let invalid_dates = vec![0; table.captured_columns().len()];
         RowsBuilder {
             table,
             columns,
@@ -114,9 +116,9 @@ impl RowsBuilder {
         }
     }
 
-    /// Appends cell `index` of the current row.
+    /// Appends cell `index` (a position in [`Table::captured_columns`]) of the current row.
     pub fn push(&mut self, index: usize, cell: Cell<'_>) -> Result<(), SourceError> {
-        let column = &self.table.columns[index];
+        let column = &self.table.captured_columns()[index];
         let cell = match cell {
             Cell::Invalid if matches!(column.ty, ColumnType::DateTime | ColumnType::Date) => {
                 self.invalid_dates[index] += 1;
@@ -197,7 +199,12 @@ impl RowsBuilder {
     /// The rows pushed so far as one batch. Zero or invalid dates among them are logged
     /// per column (counts, never values).
     pub fn finish(self) -> Result<RecordBatch, SourceError> {
-        for (column, &n) in self.table.columns.iter().zip(&self.invalid_dates) {
+        for (column, &n) in self
+            .table
+            .captured_columns()
+            .iter()
+            .zip(&self.invalid_dates)
+        {
             if n > 0 {
                 tracing::warn!(
                     table = self.table.name,
@@ -324,6 +331,35 @@ mod tests {
     }
 
     #[test]
+    fn secret_columns_are_neither_in_the_schema_nor_built() {
+        for name in ["user", "doctor"] {
+            let t = medlake_schema::table(name).unwrap();
+            let schema = arrow_schema(t);
+            assert!(t.secret_columns().count() > 0, "{name} has no secret");
+            for secret in t.secret_columns() {
+                assert!(
+                    schema.field_with_name(secret.name).is_err(),
+                    "{name}.{} is in the lake schema",
+                    secret.name
+                );
+            }
+            // A full row of captured cells makes a batch in that schema.
+            let mut rows = RowsBuilder::new(t, 1);
+            for (i, column) in t.captured_columns().iter().enumerate() {
+                let cell = match column.ty {
+                    ColumnType::DateTime => Cell::Text("2026-01-01 00:00:00.000000"),
+                    ColumnType::Date => Cell::Text("2000-01-01"),
+                    ColumnType::Money => Cell::Text("1.00"),
+                    ColumnType::Varchar(_) | ColumnType::Text => Cell::Text("x"),
+                    _ => Cell::Int(1),
+                };
+                rows.push(i, cell).unwrap();
+            }
+            assert_eq!(rows.finish().unwrap().schema(), schema);
+        }
+    }
+
+    #[test]
     fn null_in_not_null_column_is_an_error_naming_the_column() {
         let t = medlake_schema::table("consultation").unwrap();
         let mut rows = RowsBuilder::new(t, 1);
@@ -338,9 +374,9 @@ mod tests {
     fn a_zero_date_lands_as_null_or_the_sentinel_and_is_counted() {
         let t = medlake_schema::table("payment").unwrap();
         let mut rows = RowsBuilder::new(t, 1);
-        let create = t.column_index("create_time").unwrap();
-        assert!(!t.columns[create].nullable);
-        for (i, column) in t.columns.iter().enumerate() {
+        let create = t.captured_index("create_time").unwrap();
+        assert!(!t.captured_columns()[create].nullable);
+        for (i, column) in t.captured_columns().iter().enumerate() {
             let cell = match column.ty {
                 ColumnType::DateTime | ColumnType::Date => Cell::Invalid,
                 ColumnType::Money => Cell::Text("1.00"),

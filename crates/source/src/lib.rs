@@ -4,7 +4,9 @@
 //! many rows and which id range a table has (for parallel snapshots chunked by primary
 //! key), the rows in an id range (DataX's job), and the rows changed after a watermark
 //! (query-based incremental capture). SQLite (the embedded default) and MySQL/MariaDB
-//! implement [`BusinessSource`]; a new kind of database is a new impl.
+//! implement [`BusinessSource`]; a new kind of database is a new impl. Rows carry the
+//! table's captured columns ([`arrow_schema`]): a secret column (a password hash) is not
+//! in the select list, so it never leaves the business database.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), medlake_source::SourceError> {

@@ -61,7 +61,7 @@ impl MysqlSource {
             .map_err(|e| query_error(table, e))?;
         let mut builder = RowsBuilder::new(table, rows.len());
         for row in &rows {
-            for i in 0..table.columns.len() {
+            for i in 0..table.captured_columns().len() {
                 let cell = match row.as_ref(i) {
                     None => Cell::Null,
                     Some(v) => mysql_cell(v).map_err(|e| query_error(table, e))?,
@@ -101,10 +101,11 @@ fn query_error(table: &Table, e: impl std::fmt::Display) -> SourceError {
     }
 }
 
+/// The captured columns (no secrets: they are never read) as a SELECT list.
 fn select_list(table: &Table) -> String {
     let q = quote(Dialect::Mysql);
     table
-        .column_names()
+        .captured_names()
         .map(|c| format!("{q}{c}{q}"))
         .collect::<Vec<_>>()
         .join(", ")

@@ -72,10 +72,11 @@ fn query_error(table: &Table, e: impl std::fmt::Display) -> SourceError {
     }
 }
 
+/// The captured columns (no secrets: they are never read) as a SELECT list.
 fn select_list(table: &Table) -> String {
     let q = quote(Dialect::Sqlite);
     table
-        .column_names()
+        .captured_names()
         .map(|c| format!("{q}{c}{q}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -93,7 +94,7 @@ fn read_rows(
         .map_err(|e| query_error(table, e))?;
     let mut rows = stmt.query(params).map_err(|e| query_error(table, e))?;
     let mut builder = RowsBuilder::new(table, capacity);
-    let width = table.columns.len();
+    let width = table.captured_columns().len();
     while let Some(row) = rows.next().map_err(|e| query_error(table, e))? {
         for i in 0..width {
             let cell = match row.get_ref(i).map_err(|e| query_error(table, e))? {

@@ -120,7 +120,8 @@ impl RowChange {
     pub(crate) fn old_object(&self) -> Option<Object> {
         let before = self.before.as_ref()?;
         let mut old = Object::default();
-        for ((column, after), before) in self.table.columns.iter().zip(&self.data).zip(before) {
+        let columns = self.table.captured_columns().iter();
+        for ((column, after), before) in columns.zip(&self.data).zip(before) {
             if after != before {
                 old.push(column.name, json_cell(Some(column.ty), before));
             }
@@ -147,7 +148,7 @@ impl RowChange {
     /// Money keeps its exact digits.
     pub fn maxwell_line(&self) -> String {
         let mut data = Object::default();
-        for (column, value) in self.table.columns.iter().zip(&self.data) {
+        for (column, value) in self.table.captured_columns().iter().zip(&self.data) {
             data.push(column.name, json_cell(Some(column.ty), value));
         }
         for (name, value) in &self.extra {
@@ -184,7 +185,9 @@ impl RowChange {
     /// Reads a change back from a line of Maxwell's JSON (as
     /// [`maxwell_line`](Self::maxwell_line) writes it), typed by the business schema, so
     /// that a change that went through Kafka lands exactly as one captured directly, money
-    /// to the cent. The error names the field, never a value.
+    /// to the cent. A secret column in `data` or `old` (a message an older medlake or
+    /// Maxwell itself published) is dropped, not an error. The error names the field,
+    /// never a value.
     pub fn from_maxwell_text(text: &str) -> Result<RowChange, String> {
         let fields: BTreeMap<String, &RawValue> =
             serde_json::from_str(text).map_err(|_| "not a JSON object".to_string())?;
@@ -274,19 +277,23 @@ impl RowChange {
     }
 }
 
-/// A JSON row as the schema's values (in column order) and the undeclared columns.
+/// A JSON row as the table's captured values (in captured-column order) and the
+/// undeclared columns; secret columns are dropped by name, never kept as undeclared.
 fn values_from_json(
     table: &Table,
     row: &BTreeMap<String, &RawValue>,
 ) -> Result<(Vec<MyValue>, BTreeMap<String, MyValue>), String> {
-    let mut values = vec![MyValue::NULL; table.columns.len()];
+    let mut values = vec![MyValue::NULL; table.captured_columns().len()];
     let mut extra = BTreeMap::new();
     for (name, raw) in row {
+        if table.is_secret(name) {
+            continue;
+        }
         let json: Json = serde_json::from_str(raw.get())
             .map_err(|_| format!("{}.{} is not JSON", table.name, name))?;
-        match table.column_index(name) {
+        match table.captured_index(name) {
             Some(i) => {
-                let column = &table.columns[i];
+                let column = &table.captured_columns()[i];
                 let value = match column.ty {
                     ColumnType::Money => money_from_json(raw, &json),
                     ty => value_from_json(ty, &json),

@@ -121,7 +121,7 @@ fn split_by_schema_keeps_unknown_columns_apart() {
 #[test]
 fn money_keeps_every_digit_through_maxwell_json() {
     let mut change = payment_change();
-    let amount = change.table.column_index("payment_amount").unwrap();
+    let amount = change.table.captured_index("payment_amount").unwrap();
     change.data[amount] = MyValue::Bytes(b"12345678901234567.89".to_vec());
     let line = change.maxwell_line();
     assert!(
@@ -150,8 +150,8 @@ fn money_keeps_every_digit_through_maxwell_json() {
 #[test]
 fn a_zero_date_lands_the_same_way_directly_and_through_maxwell_json() {
     let mut change = payment_change();
-    let create = change.table.column_index("create_time").unwrap();
-    let update = change.table.column_index("update_time").unwrap();
+    let create = change.table.captured_index("create_time").unwrap();
+    let update = change.table.captured_index("update_time").unwrap();
     change.data[create] = MyValue::Date(0, 0, 0, 0, 0, 0, 0);
     change.data[update] = MyValue::Date(0, 0, 0, 0, 0, 0, 0);
     let line = change.maxwell_line();
@@ -178,4 +178,93 @@ fn a_zero_date_lands_the_same_way_directly_and_through_maxwell_json() {
     )
     .unwrap();
     assert!(created.starts_with("0001-01-01"), "{created}");
+}
+
+/// A `user` row as the binlog carries it (every column of the business table, the password
+/// hash included), split as capture splits it.
+fn user_row(hash: &str, second: u8) -> (Vec<MyValue>, BTreeMap<String, MyValue>) {
+    use medlake_schema::ColumnType;
+    let table = medlake_schema::table("user").unwrap();
+    let values = table
+        .columns
+        .iter()
+        .map(|c| match (c.name, c.ty) {
+            ("id", _) => MyValue::Int(9),
+            ("hashed_password", _) => MyValue::Bytes(hash.as_bytes().to_vec()),
+            ("update_time", _) => MyValue::Date(2026, 3, 1, 8, 0, second, 0),
+            (_, ColumnType::DateTime) => MyValue::Date(2026, 3, 1, 8, 0, 0, 0),
+            _ => MyValue::Bytes(b"x".to_vec()),
+        })
+        .collect();
+    let names = table.column_names().map(std::borrow::Cow::Borrowed);
+    split_by_schema(table, names, values)
+}
+
+/// An update of a user's password hash (and so of `update_time`), as the binlog has it.
+fn user_password_change() -> RowChange {
+    let (data, extra) = user_row("hash-new", 30);
+    let (before, extra_before) = user_row("hash-old", 0);
+    RowChange {
+        database: "medical".into(),
+        table: medlake_schema::table("user").unwrap(),
+        kind: ChangeKind::Update,
+        ts: 1_772_323_230,
+        xid: Some(7),
+        commit: true,
+        position: Some(BinlogPosition::new("binlog.000001", 99)),
+        data,
+        before: Some(before),
+        extra,
+        extra_before,
+    }
+}
+
+#[test]
+fn a_secret_column_is_dropped_from_binlog_rows_by_name() {
+    let table = medlake_schema::table("user").unwrap();
+    let (data, extra) = user_row("hash-new", 0);
+    assert_eq!(data.len(), table.captured_columns().len());
+    assert!(extra.is_empty(), "a secret became an undeclared column");
+    assert!(!data.contains(&MyValue::Bytes(b"hash-new".to_vec())));
+    // Spelled otherwise (MySQL ignores the case of column names): still dropped.
+    let names = ["id", "HASHED_PASSWORD"].map(std::borrow::Cow::Borrowed);
+    let values = vec![MyValue::Int(9), MyValue::Bytes(b"hash-new".to_vec())];
+    let (_, extra) = split_by_schema(table, names, values);
+    assert!(extra.is_empty(), "{:?}", extra.keys());
+}
+
+#[test]
+fn a_password_change_leaves_no_hash_in_maxwell_json_or_lake_records() {
+    let change = user_password_change();
+    let line = change.maxwell_line();
+    assert!(
+        !line.contains("hash-") && !line.contains("password"),
+        "{line}"
+    );
+    assert_eq!(
+        change.maxwell_json()["old"],
+        json!({"update_time": "2026-03-01 08:00:00.000000"})
+    );
+    let batch = lake_records(change.table, &[&change]).unwrap();
+    assert!(medlake_changes::landed_secret_columns(change.table, &batch.schema()).is_empty());
+    for column in batch.columns() {
+        let text = deltalake::arrow::util::display::array_value_to_string(column, 0).unwrap();
+        assert!(!text.contains("hash-"), "{text}");
+    }
+}
+
+#[test]
+fn maxwell_json_carrying_a_secret_lands_without_it() {
+    // A message an older medlake (or Maxwell itself) published: the hash in data and old.
+    let change = user_password_change();
+    let mut json = change.maxwell_json();
+    json["data"]["hashed_password"] = json!("hash-new");
+    json["old"]["hashed_password"] = json!("hash-old");
+    let back = RowChange::from_maxwell_json(&json).unwrap();
+    assert!(back.extra.is_empty() && back.extra_before.is_empty());
+    assert_eq!(back.maxwell_line(), change.maxwell_line());
+    assert_eq!(
+        lake_records(back.table, &[&back]).unwrap(),
+        lake_records(change.table, &[&change]).unwrap()
+    );
 }

@@ -132,6 +132,7 @@ async fn land_table(
     };
     let app_id = lander_app_id(&topic);
     let ods = table.ods_inc_name();
+    medlake_changes::refuse_landed_secrets(lake, table, &ods).await?;
     let start = lake
         .app_transaction_version(&ods, &app_id)
         .await?
@@ -308,7 +309,7 @@ mod tests {
             bootstrap_marker(kind, "medical", "dict", 0)
         } else {
             let mut data = serde_json::Map::new();
-            for c in &table.columns {
+            for c in table.captured_columns() {
                 data.insert(c.name.into(), Json::Null);
             }
             data.insert("id".into(), json!(id));

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+mod auth;
 mod limits;
 
+pub use auth::{AuthConfig, LdapConfig, TlsConfig};
 pub use limits::LimitsConfig;
 
 /// medlake's settings.
@@ -38,6 +40,9 @@ pub struct Config {
     /// Who reads what: the policy file (docs/permissions.md).
     #[serde(default)]
     pub governance: GovernanceConfig,
+    /// Logins: the failed-login throttle and directory (LDAP) logins.
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 /// Governance settings.
@@ -85,6 +90,9 @@ pub struct ServeConfig {
     /// client, so the server does not hold them; the web UI has its own limit).
     #[serde(default)]
     pub pg_row_limit: usize,
+    /// HTTPS and PostgreSQL TLS (`[serve.tls]` cert and key).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 /// Warehouse build settings.
@@ -216,9 +224,11 @@ impl Config {
                 secure_cookies: true,
                 refresh_seconds: 30,
                 pg_row_limit: 0,
+                tls: TlsConfig::default(),
             },
             limits: LimitsConfig::default(),
             governance: GovernanceConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 

@@ -9,10 +9,14 @@ mod catalog_postgres;
 mod cdc;
 mod cdc_server_events;
 mod cli_errors;
+mod directory_logins;
 mod governance;
+#[path = "../../../ingest/tests/it/lake_secrets.rs"]
+mod lake_secrets;
 mod mariadb;
 mod outside_reader;
 mod pg_clients;
+mod secrets;
 mod serve;
 mod serve_fuzz;
 mod serve_limits;

@@ -6,20 +6,26 @@ use medlake_ingest::{inc_sync_table, CrashPoint, IncSyncOptions, NoProgress};
 use medlake_lake::Lake;
 use medlake_sim::{BusinessWriter, SimParams, Target};
 
-async fn business_db(dir: &std::path::Path) -> String {
+/// A SQLite business database in `dir` with its first day (2026-04-01) simulated.
+pub(crate) async fn business_db(dir: &std::path::Path) -> String {
     let url = format!("sqlite://{}", dir.join("business.db").display());
+    simulate_more(&url, 1).await;
+    url
+}
+
+/// Simulates `days` more days into the business database at `url`.
+pub(crate) async fn simulate_more(url: &str, days: u32) {
     let params = SimParams {
         seed: 3,
         scale: 0.002,
         start: chrono::NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(),
     };
-    let mut writer = BusinessWriter::open(&Target::parse(&url).unwrap())
+    let mut writer = BusinessWriter::open(&Target::parse(url).unwrap())
         .await
         .unwrap();
-    medlake_sim::simulate(&mut writer, &params, 1, |_| {})
+    medlake_sim::simulate(&mut writer, &params, days, |_| {})
         .await
         .unwrap();
-    url
 }
 
 async fn lake_counts(lake: &Lake, name: &str) -> (i64, i64) {

@@ -2,3 +2,5 @@
 //! with a module per promise, the way rust-analyzer lays out its tests.
 
 mod crash_windows;
+mod lake_secrets;
+mod secrets;

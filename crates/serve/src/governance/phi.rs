@@ -30,12 +30,13 @@ impl PhiTags {
         tags
     }
 
-    /// The business schema's PHI in the ODS tables.
+    /// The business schema's PHI in the ODS tables: among the captured columns, the ones
+    /// the lake holds (a secret column never lands, so it is no lake column to tag).
     fn of_schema() -> PhiTags {
         let mut tags = PhiTags::default();
         for table in medlake_schema::business_tables() {
             let phi: Vec<&str> = table
-                .columns
+                .captured_columns()
                 .iter()
                 .filter(|c| c.phi)
                 .map(|c| c.name)

@@ -205,3 +205,30 @@ pub(super) async fn store_policies(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string()))?;
     Ok(Json(json!({ "version": version })))
 }
+
+/// `GET /api/logins`: the failed-login throttle's figures (successes, failures, refusals
+/// while locked, lockouts, the names and addresses locked now) and the latest 100 login
+/// attempts, for an admin and for monitoring.
+pub(super) async fn logins(State(state): State<Arc<AppState>>, caller: Caller) -> Response {
+    if let Err(e) = admin_only(&state, &caller, "read the login figures") {
+        return e.into_response();
+    }
+    let recent = match state.logins.recent(100) {
+        Ok(recent) => recent,
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let recent: Vec<Value> = recent
+        .iter()
+        .map(|r| {
+            json!({
+                "at": r.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                "account": r.account,
+                "channel": r.channel,
+                "address": r.address,
+                "outcome": r.outcome,
+                "reason": r.reason,
+            })
+        })
+        .collect();
+    Json(json!({ "counts": state.logins.counts(), "recent": recent })).into_response()
+}

@@ -6,6 +6,9 @@
 //! every state-changing request of a session must carry the session's CSRF token in
 //! `X-CSRF-Token`. Programs use `Authorization: Bearer <API token>` instead. Nothing but
 //! the login page, static assets and `/healthz` answers without one of the two.
+//!
+//! With `[serve.tls]` the front speaks HTTPS only ([`crate::tls`]); the login form is
+//! checked by [`Logins`] (the throttle, then the account's own password or the directory).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use serde_json::{json, Value};
 
 use crate::accounts::Accounts;
 use crate::dashboards::Dashboards;
+use crate::login::Logins;
 use crate::query::{QueryError, QueryService};
 use crate::sessions::Sessions;
 use crate::{Result, ServeError};
@@ -92,6 +96,9 @@ impl std::fmt::Debug for BuildLauncher {
 pub struct AppState {
     queries: Arc<QueryService>,
     accounts: Accounts,
+    logins: Arc<Logins>,
+    /// Whether this front is HTTPS.
+    tls: bool,
     sessions: Sessions,
     options: HttpOptions,
     dashboards: Dashboards,
@@ -100,8 +107,9 @@ pub struct AppState {
 /// Serves the web UI and API on `addr` until the process ends.
 pub async fn serve(
     queries: Arc<QueryService>,
-    accounts: Accounts,
-    options: HttpOptions,
+    logins: Arc<Logins>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut options: HttpOptions,
     addr: &str,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -112,20 +120,67 @@ pub async fn serve(
             reason: e.to_string(),
         })?;
     let sessions = Sessions::new(queries.catalog().clone(), options.session_lifetime);
+    // Over HTTPS the session cookie is always Secure.
+    options.secure_cookies |= tls.is_some();
     let state = Arc::new(AppState {
         queries,
-        accounts,
+        accounts: logins.accounts().clone(),
+        logins,
+        tls: tls.is_some(),
         sessions,
         options,
         dashboards: Dashboards::builtin()?,
     });
-    axum::serve(listener, router(state))
-        .await
-        .map_err(|e| ServeError::Listen {
-            what: "HTTP",
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })
+    let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
+    let served = match tls {
+        Some(acceptor) => {
+            let listener = crate::tls::TlsListener::new(listener, acceptor);
+            axum::serve(listener, app).await
+        }
+        None => axum::serve(listener, app).await,
+    };
+    served.map_err(|e| ServeError::Listen {
+        what: "HTTP",
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// The client's address, for the failed-login throttle; unknown (`None`) when the router
+/// runs without a listener (tests).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) Option<std::net::IpAddr>);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for ClientAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        ClientAddr(Some(stream.remote_addr().ip()))
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for ClientAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        ClientAddr(Some(stream.remote_addr().ip()))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> std::result::Result<ClientAddr, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<ClientAddr>>()
+            .map_or(ClientAddr(None), |info| info.0))
+    }
 }
 
 /// The routes.
@@ -140,6 +195,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/query", post(query))
         .route("/api/history", get(history))
         .route("/api/audit", get(governance::audit))
+        .route("/api/logins", get(governance::logins))
         .route(
             "/api/policies",
             get(governance::policies).post(governance::store_policies),

@@ -1,6 +1,7 @@
 //! The pages: the login form (and logging in and out), the web UI's one page and its
 //! embedded static files, each served with a strict Content-Security-Policy.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use axum::extract::{Form, State};
@@ -13,7 +14,8 @@ use serde::Deserialize;
 use tracing::info;
 
 use super::auth::cookie_value;
-use super::{escape_html, ApiError, AppState};
+use super::{escape_html, ApiError, AppState, ClientAddr};
+use crate::login::{Attempt, LoginRefusal};
 use crate::sessions::COOKIE as SESSION_COOKIE;
 
 fn page(html: String) -> Response {
@@ -51,16 +53,22 @@ pub(super) struct LoginForm {
 
 pub(super) async fn login(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let accounts = state.accounts.clone();
-    let (name, password) = (form.name.trim().to_string(), form.password);
-    // Argon2 takes tens of milliseconds of CPU: off the async workers.
-    let checked =
-        tokio::task::spawn_blocking(move || accounts.verify_password(&name, &password)).await;
+    let attempt = Attempt {
+        name: form.name.trim(),
+        // Without a listener (tests) every attempt counts against one address.
+        address: client.0.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        channel: "http",
+        secure: state.tls,
+    };
+    let checked = state
+        .logins
+        .web_login(&attempt, form.password, state.tls)
+        .await;
     match checked {
-        Ok(Ok(Some(principal))) => {
-            info!(account = %principal.name, "web login");
+        Ok(principal) => {
             let id = match state.sessions.start(&principal) {
                 Ok(id) => id,
                 Err(e) => return ApiError::internal(e).into_response(),
@@ -72,16 +80,23 @@ pub(super) async fn login(
                 .insert(SET_COOKIE, state.session_cookie(&id, max_age));
             response
         }
-        Ok(Ok(None)) => {
-            info!("web login refused");
-            let mut response = page(login_html(Some(
-                "Wrong account name or password. 账号或密码错误。",
-            )));
-            *response.status_mut() = StatusCode::UNAUTHORIZED;
+        Err(refusal) => {
+            let (status, message) = match &refusal {
+                LoginRefusal::WrongCredentials(_) => (
+                    StatusCode::UNAUTHORIZED,
+                    "Wrong account name or password. 账号或密码错误。".to_string(),
+                ),
+                LoginRefusal::Throttled(_) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("{}. 登录失败次数过多，请稍后再试。", refusal.shown()),
+                ),
+                LoginRefusal::NeedsTls { .. } => (StatusCode::FORBIDDEN, refusal.shown()),
+                LoginRefusal::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, refusal.shown()),
+            };
+            let mut response = page(login_html(Some(&message)));
+            *response.status_mut() = status;
             response
         }
-        Ok(Err(e)) => ApiError::internal(e).into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
     }
 }
 

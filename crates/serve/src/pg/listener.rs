@@ -1,4 +1,5 @@
-//! Accepting PostgreSQL connections: each is served by pgwire, and watched for its client
+//! Accepting PostgreSQL connections: each is served by pgwire (which answers a client's
+//! `SSLRequest` with a TLS handshake when the server has a certificate), and watched for its client
 //! going away. While a statement streams its rows the connection's task does not read from
 //! the socket, so a client that disconnected would go unnoticed until the next write,
 //! which for a long query (a sort, a join) comes only at its end. The watcher waits on a
@@ -21,6 +22,7 @@ use super::cursor_registry::Cursors;
 /// Serves every connection to `listener` with `handlers`, until accepting fails for good.
 pub(super) async fn accept(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     handlers: Arc<impl PgWireServerHandlers + Send + Sync + 'static>,
     running: Arc<RunningStatements>,
     cursors: Arc<Cursors>,
@@ -36,6 +38,7 @@ pub(super) async fn accept(
         };
         let watcher = hangup_watcher(&socket, peer, running.clone());
         let handlers = handlers.clone();
+        let tls = tls.clone();
         // Its cursors end with it, however it ends (a panic of its task included), so a
         // later connection from the same address never finds them.
         let ended = ConnectionEnd {
@@ -44,7 +47,7 @@ pub(super) async fn accept(
         };
         tokio::spawn(async move {
             let _ended = ended;
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 debug!(error = %e, "PostgreSQL connection ended with an error");
             }
             if let Some(watcher) = watcher {

@@ -1,7 +1,8 @@
 //! The PostgreSQL wire protocol front: psql, DBeaver, Grafana, Superset and drivers
 //! (psycopg, JDBC, SQLAlchemy) connect here.
 //!
-//! Logins are checked with SCRAM-SHA-256 against the accounts in the catalog.
+//! Logins are checked with SCRAM-SHA-256 against the accounts in the catalog, or by the
+//! directory (LDAP) for directory accounts ([`login`]).
 //! datafusion-postgres speaks the protocol (parsing, parameter types, `SET`/`SHOW`,
 //! transactions, the `pg_catalog` that BI tools introspect); every statement that reads
 //! rows is admitted, planned, run and audited by the one query path ([`QueryService`]):
@@ -16,8 +17,10 @@
 //! - [`extended`]: the Execute of the extended protocol, which runs the prepared statement
 //!   through [`QueryService::start_prepared`] in the result format the client asked for.
 //! - [`cancel`]: cancel requests reach the statement while its rows stream.
-//! - [`listener`]: accepts connections and ends a connection's statement when its client
-//!   closes the connection.
+//! - [`listener`]: accepts connections (TLS when `[serve.tls]` is set) and ends a
+//!   connection's statement when its client closes the connection.
+//! - [`login`]: SCRAM for local accounts, the directory over TLS for directory accounts,
+//!   behind the failed-login throttle.
 
 use std::sync::Arc;
 
@@ -29,6 +32,7 @@ mod extended;
 mod gate;
 mod gate_cursors;
 mod listener;
+mod login;
 mod pg_cursors;
 mod unparsable;
 
@@ -36,17 +40,14 @@ use async_trait::async_trait;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::{DfSessionService, QueryHook};
-use pgwire::api::auth::sasl::scram::ScramAuth;
-use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::{
-    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
-};
+use pgwire::api::auth::{AuthSource, LoginInfo, Password, StartupHandler};
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ClientInfo, ConnectionManager, PgWireServerHandlers, METADATA_USER};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 
-use crate::accounts::{fill_random, Accounts, Principal, SCRAM_ITERATIONS};
+use crate::accounts::{fill_random, Accounts, Principal};
+use crate::login::Logins;
 use crate::query::{QueryError, QueryService};
 use crate::{Result, ServeError};
 use extended::ExtendedFront;
@@ -59,11 +60,13 @@ use unparsable::SimpleFront;
 /// client pulls a month of facts without the server holding them).
 pub async fn serve(
     queries: Arc<QueryService>,
-    accounts: Accounts,
+    logins: Arc<Logins>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     host: &str,
     port: u16,
     row_limit: Option<usize>,
 ) -> Result<()> {
+    let accounts = logins.accounts().clone();
     let running = Arc::new(cancel::RunningStatements::default());
     let cursors = Arc::new(cursor_registry::Cursors::default());
     let gate = Arc::new(GateHook {
@@ -87,8 +90,9 @@ pub async fn serve(
             queries.clone(),
             accounts.clone(),
         )),
-        simple: Arc::new(SimpleFront::new(session, queries, accounts.clone(), gate)),
-        accounts,
+        simple: Arc::new(SimpleFront::new(session, queries, accounts, gate)),
+        logins,
+        tls_available: tls.is_some(),
         cancel: Arc::new(cancel::CancelFront {
             running: running.clone(),
             planning: DefaultCancelHandler::new(connections.clone()),
@@ -102,16 +106,17 @@ pub async fn serve(
             addr: format!("{host}:{port}"),
             reason: e.to_string(),
         })?;
-    listener::accept(listener, front, running, cursors).await;
+    listener::accept(listener, tls, front, running, cursors).await;
     Ok(())
 }
 
-/// The handlers of one server: SCRAM logins, datafusion-postgres for the protocol, the
-/// gate for every statement.
+/// The handlers of one server: logins, datafusion-postgres for the protocol, the gate for
+/// every statement.
 struct PgFront {
     simple: Arc<SimpleFront>,
     extended: Arc<ExtendedFront>,
-    accounts: Accounts,
+    logins: Arc<Logins>,
+    tls_available: bool,
     cancel: Arc<cancel::CancelFront>,
     connections: Arc<ConnectionManager>,
 }
@@ -126,16 +131,12 @@ impl PgWireServerHandlers for PgFront {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        // One per connection: the handler holds the SASL exchange's state.
-        let mut scram = ScramAuth::new(Arc::new(AccountSource {
-            accounts: self.accounts.clone(),
-        }));
-        scram.set_iterations(SCRAM_ITERATIONS);
-        Arc::new(
-            SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
-                .with_scram(scram)
-                .with_connection_manager(self.connections.clone()),
-        )
+        // One per connection: the handler holds the login exchange's state.
+        Arc::new(login::LoginStartup::new(
+            self.logins.clone(),
+            self.connections.clone(),
+            self.tls_available,
+        ))
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {

@@ -106,7 +106,8 @@ pub fn row_strings(batch: &RecordBatch) -> Vec<String> {
         .collect()
 }
 
-/// Every row of a business table in the source, formatted, keyed by id.
+/// Every row of a business table in the source, formatted, keyed by id: its captured
+/// columns (a source never reads a secret column), the ones the lake holds.
 pub async fn source_rows(url: &str, table: &'static Table) -> BTreeMap<i64, String> {
     let source = medlake_source::open(url).expect("source opens");
     let Some((lo, hi)) = source.id_bounds(table).await.expect("bounds") else {
@@ -143,10 +144,11 @@ async fn query(lake: &Lake, name: &str, sql: &str) -> Vec<RecordBatch> {
         .expect("run")
 }
 
-/// Rows of partition `dt` of `ods_<table>_full`, keyed by id (duplicate ids panic).
+/// Rows of partition `dt` of `ods_<table>_full`, keyed by id (duplicate ids panic): the
+/// captured columns, as [`source_rows`] reads them (secrets never land).
 pub async fn lake_full_rows(lake: &Lake, table: &'static Table, dt: &str) -> BTreeMap<i64, String> {
     let name = table.ods_full_name();
-    let cols: Vec<String> = table.column_names().map(|c| format!("\"{c}\"")).collect();
+    let cols: Vec<String> = table.captured_names().map(|c| format!("\"{c}\"")).collect();
     let sql = format!("SELECT {} FROM {name} WHERE dt = '{dt}'", cols.join(", "));
     let mut out = BTreeMap::new();
     for batch in query(lake, &name, &sql).await {
@@ -183,7 +185,7 @@ async fn latest_rows(
     let name = table.ods_inc_name();
     let mut seen = BTreeSet::new();
     let mut latest: BTreeMap<i64, (String, String)> = BTreeMap::new();
-    let update_index = table.column_index("update_time").unwrap();
+    let update_index = table.captured_index("update_time").unwrap();
     for batch in query(lake, &name, &format!("SELECT data FROM {name}")).await {
         let data = batch
             .column(0)
