@@ -63,17 +63,23 @@ const ACCOUNT_COLUMNS: &str =
 impl Catalog {
     /// Creates an account; `Ok(false)` when the name is taken.
     pub fn create_account(&self, account: &NewAccount<'_>) -> Result<bool> {
+        self.insert_account(account, "local")
+    }
+
+    /// Inserts an account of `source` (`local`, `ldap`) unless the name is taken.
+    fn insert_account(&self, account: &NewAccount<'_>, source: &str) -> Result<bool> {
         let inserted = self.db.execute(
             "INSERT INTO account (name, role, password_hash, scram_salt, scram_salted_password,
-                 created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name) DO NOTHING",
+                 created, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(name) DO NOTHING",
             sql_params![
                 account.name,
                 account.role,
                 account.password_hash,
                 account.scram_salt,
                 account.scram_salted_password,
-                fmt_time(&Local::now().naive_local())
+                fmt_time(&Local::now().naive_local()),
+                source
             ],
         )?;
         Ok(inserted == 1)
@@ -101,19 +107,7 @@ impl Catalog {
     /// local account (a directory never takes one over) or a disabled one (disabled in
     /// medlake stays disabled until an admin enables it).
     pub fn upsert_directory_account(&self, account: &NewAccount<'_>) -> Result<Option<Account>> {
-        self.db.execute(
-            "INSERT INTO account (name, role, password_hash, scram_salt, scram_salted_password,
-                 created, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ldap') ON CONFLICT(name) DO NOTHING",
-            sql_params![
-                account.name,
-                account.role,
-                account.password_hash,
-                account.scram_salt,
-                account.scram_salted_password,
-                fmt_time(&Local::now().naive_local())
-            ],
-        )?;
+        self.insert_account(account, "ldap")?;
         self.db.execute(
             "UPDATE account SET role = ?2 WHERE name = ?1 AND source = 'ldap' AND disabled = 0",
             sql_params![account.name, account.role],

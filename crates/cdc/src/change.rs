@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use deltalake::arrow::record_batch::RecordBatch;
-use medlake_schema::Table;
+use medlake_schema::{SourceColumn, Table};
 use mysql_async::Value as MyValue;
 use serde_json::{json, Value as Json};
 
@@ -79,14 +79,12 @@ pub fn split_by_schema<'n>(
     let mut data = vec![MyValue::NULL; table.captured_columns().len()];
     let mut extra = BTreeMap::new();
     for (name, value) in names.into_iter().zip(values) {
-        if table.is_secret(&name) {
-            continue;
-        }
-        match table.captured_index(&name) {
-            Some(i) => data[i] = value,
-            None => {
+        match table.source_column(&name) {
+            SourceColumn::Captured(i, _) => data[i] = value,
+            SourceColumn::Undeclared => {
                 extra.insert(name.into_owned(), value);
             }
+            SourceColumn::Secret => {}
         }
     }
     (data, extra)

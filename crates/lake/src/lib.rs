@@ -213,8 +213,14 @@ impl Lake {
             .with_commit_properties(without_checkpoint(CommitProperties::default()))
             .await
             .map_err(|e| LakeError::delta(name, e))?;
-        self.checkpoint_if_due(name, &table).await?;
-        self.remember(name, &table);
+        self.committed(name, &table, rows).await
+    }
+
+    /// What every write does after its commit: a checkpoint when due, the new version
+    /// remembered for readers, and the figures of the commit.
+    async fn committed(&self, name: &str, table: &DeltaTable, rows: u64) -> Result<CommitStats> {
+        self.checkpoint_if_due(name, table).await?;
+        self.remember(name, table);
         Ok(CommitStats {
             rows,
             version: table.version().unwrap_or_default(),
@@ -257,12 +263,7 @@ impl Lake {
             write = write.with_configuration(new_table_configuration());
         }
         let table = write.await.map_err(|e| LakeError::delta(name, e))?;
-        self.checkpoint_if_due(name, &table).await?;
-        self.remember(name, &table);
-        Ok(CommitStats {
-            rows,
-            version: table.version().unwrap_or_default(),
-        })
+        self.committed(name, &table, rows).await
     }
 
     /// The last version committed by `app_id` into table `name`, `None` if it never wrote there.

@@ -99,12 +99,7 @@ impl Lake {
             .with_commit_properties(without_checkpoint(CommitProperties::default()))
             .await
             .map_err(|e| LakeError::delta(name, e))?;
-        self.checkpoint_if_due(name, &table).await?;
-        self.remember(name, &table);
-        Ok(CommitStats {
-            rows,
-            version: table.version().unwrap_or_default(),
-        })
+        self.committed(name, &table, rows).await
     }
 
     /// Physically deletes what table `name` no longer holds at its latest version: every

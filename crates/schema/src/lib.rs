@@ -92,6 +92,17 @@ pub struct Column {
     pub secret: bool,
 }
 
+/// What capture does with one column of a source row ([`Table::source_column`]).
+#[derive(Debug, Clone, Copy)]
+pub enum SourceColumn<'t> {
+    /// A captured column: its position in [`Table::captured_columns`], and the column.
+    Captured(usize, &'t Column),
+    /// A secret column: dropped, neither captured nor kept as undeclared.
+    Secret,
+    /// A column the schema does not declare (added by DDL): kept by name.
+    Undeclared,
+}
+
 /// Whether a table is master data (snapshotted in full) or also changes in bulk every day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableKind {
@@ -172,6 +183,19 @@ impl Table {
     /// The secret columns, which capture leaves out.
     pub fn secret_columns(&self) -> impl Iterator<Item = &Column> + '_ {
         self.columns.iter().filter(|c| c.secret)
+    }
+
+    /// Where a column a source names goes at capture: one rule for every capture path
+    /// (binlog rows, a bootstrap's `SELECT *`, Maxwell JSON), so none of them can keep a
+    /// secret by forgetting to check.
+    pub fn source_column(&self, name: &str) -> SourceColumn<'_> {
+        if self.is_secret(name) {
+            return SourceColumn::Secret;
+        }
+        match self.captured_index(name) {
+            Some(i) => SourceColumn::Captured(i, &self.captured[i]),
+            None => SourceColumn::Undeclared,
+        }
     }
 
     /// Whether `name` is a secret column of this table. Compared without regard to ASCII

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use medlake_schema::{ColumnType, Table};
+use medlake_schema::{ColumnType, SourceColumn, Table};
 use mysql_async::Value as MyValue;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
@@ -286,14 +286,14 @@ fn values_from_json(
     let mut values = vec![MyValue::NULL; table.captured_columns().len()];
     let mut extra = BTreeMap::new();
     for (name, raw) in row {
-        if table.is_secret(name) {
+        let place = table.source_column(name);
+        if matches!(place, SourceColumn::Secret) {
             continue;
         }
         let json: Json = serde_json::from_str(raw.get())
             .map_err(|_| format!("{}.{} is not JSON", table.name, name))?;
-        match table.captured_index(name) {
-            Some(i) => {
-                let column = &table.captured_columns()[i];
+        match place {
+            SourceColumn::Captured(i, column) => {
                 let value = match column.ty {
                     ColumnType::Money => money_from_json(raw, &json),
                     ty => value_from_json(ty, &json),
@@ -301,9 +301,10 @@ fn values_from_json(
                 values[i] = value
                     .ok_or_else(|| format!("{}.{} does not fit its type", table.name, name))?;
             }
-            None => {
+            SourceColumn::Undeclared => {
                 extra.insert(name.clone(), untyped_value_from_json(&json));
             }
+            SourceColumn::Secret => {}
         }
     }
     Ok((values, extra))

@@ -242,7 +242,8 @@ pub(super) async fn new_token(
     Json(request): Json<TokenRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let token = state
-        .accounts
+        .logins
+        .accounts()
         .issue_token(&caller.principal.name, request.label.trim())
         .map_err(ApiError::internal)?;
     Ok(Json(json!({ "token": token })))

@@ -52,7 +52,8 @@ impl AppState {
                 .strip_prefix("Bearer ")
                 .ok_or_else(ApiError::unauthenticated)?;
             let principal = self
-                .accounts
+                .logins
+                .accounts()
                 .token_principal(token.trim())
                 .map_err(ApiError::internal)?
                 .ok_or_else(|| {

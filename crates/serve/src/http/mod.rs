@@ -20,7 +20,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::accounts::Accounts;
 use crate::dashboards::Dashboards;
 use crate::login::Logins;
 use crate::query::{QueryError, QueryService};
@@ -95,7 +94,6 @@ impl std::fmt::Debug for BuildLauncher {
 /// Everything a request handler may need.
 pub struct AppState {
     queries: Arc<QueryService>,
-    accounts: Accounts,
     logins: Arc<Logins>,
     /// Whether this front is HTTPS.
     tls: bool,
@@ -124,7 +122,6 @@ pub async fn serve(
     options.secure_cookies |= tls.is_some();
     let state = Arc::new(AppState {
         queries,
-        accounts: logins.accounts().clone(),
         logins,
         tls: tls.is_some(),
         sessions,

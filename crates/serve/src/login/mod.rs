@@ -148,25 +148,44 @@ impl Logins {
     }
 
     /// The throttle's verdict before anything is checked; a refusal is audited.
-    pub fn admit(&self, attempt: &Attempt<'_>) -> Result<(), LoginRefusal> {
+    fn admit(&self, attempt: &Attempt<'_>) -> Result<(), LoginRefusal> {
         self.throttle
             .check(attempt.name, attempt.address)
             .map_err(LoginRefusal::Throttled)
             .inspect_err(|refusal| self.audit(attempt, Err(refusal)))
     }
 
-    /// A directory login for a source already found to be the directory: refused without
-    /// TLS, else the directory checks the password and the directory account is refreshed.
-    /// Counted and audited.
+    /// The first step of every login, before a password is asked for: the throttle, then
+    /// the source that checks the name's password. A directory name over a connection
+    /// without TLS is refused here, so its password is never sent in the clear. A refusal
+    /// is recorded.
+    pub fn begin(
+        &self,
+        attempt: &Attempt<'_>,
+        tls_available: bool,
+    ) -> Result<LoginSource, LoginRefusal> {
+        self.admit(attempt)?;
+        let chosen = match self.source(attempt.name) {
+            Ok(LoginSource::Directory) if !attempt.secure => {
+                Err(LoginRefusal::NeedsTls { tls_available })
+            }
+            Ok(source) => Ok(source),
+            Err(e) => Err(LoginRefusal::Unavailable(e.to_string())),
+        };
+        if let Err(refusal) = &chosen {
+            self.record(attempt, Err(refusal));
+        }
+        chosen
+    }
+
+    /// A directory login, after [`begin`](Self::begin) chose the directory: the directory
+    /// checks the password and the directory account is refreshed. Counted and audited.
     pub async fn directory_login(
         &self,
         attempt: &Attempt<'_>,
         password: &str,
-        tls_available: bool,
     ) -> Result<Principal, LoginRefusal> {
-        let outcome = self
-            .directory_login_unrecorded(attempt, password, tls_available)
-            .await;
+        let outcome = self.directory_login_unrecorded(attempt, password).await;
         self.record(attempt, outcome.as_ref());
         outcome
     }
@@ -175,11 +194,7 @@ impl Logins {
         &self,
         attempt: &Attempt<'_>,
         password: &str,
-        tls_available: bool,
     ) -> Result<Principal, LoginRefusal> {
-        if !attempt.secure {
-            return Err(LoginRefusal::NeedsTls { tls_available });
-        }
         if !crate::accounts::valid_name(attempt.name) {
             return Err(LoginRefusal::WrongCredentials(
                 "not a usable account name (lowercase letters, digits, '_', '.', '-')".into(),
@@ -222,14 +237,8 @@ impl Logins {
         password: String,
         tls_available: bool,
     ) -> Result<Principal, LoginRefusal> {
-        self.admit(attempt)?;
-        let source = self
-            .source(attempt.name)
-            .map_err(|e| LoginRefusal::Unavailable(e.to_string()))?;
-        if source == LoginSource::Directory {
-            return self
-                .directory_login(attempt, &password, tls_available)
-                .await;
+        if self.begin(attempt, tls_available)? == LoginSource::Directory {
+            return self.directory_login(attempt, &password).await;
         }
         let accounts = self.accounts.clone();
         let name = attempt.name.to_string();

@@ -99,19 +99,10 @@ impl StartupHandler for LoginStartup {
                     channel: "pg",
                     secure,
                 };
-                self.logins.admit(&this).map_err(refused)?;
                 let source = self
                     .logins
-                    .source(&name)
-                    .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-                if source == LoginSource::Directory && !secure {
-                    // Refused before the client sends its password in the clear.
-                    let refusal = LoginRefusal::NeedsTls {
-                        tls_available: self.tls_available,
-                    };
-                    self.logins.record(&this, Err(&refusal));
-                    return Err(refused(refusal));
-                }
+                    .begin(&this, self.tls_available)
+                    .map_err(refused)?;
                 *self.chosen.lock().unwrap_or_else(|p| p.into_inner()) = Some((name, source));
                 match source {
                     LoginSource::Local => self.scram.on_startup(client, message).await,
@@ -153,7 +144,7 @@ impl LoginStartup {
     {
         let password = family.into_password()?.password;
         self.logins
-            .directory_login(attempt, &password, self.tls_available)
+            .directory_login(attempt, &password)
             .await
             .map_err(refused)?;
         self.checked.set(password.clone());
