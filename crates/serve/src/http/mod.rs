@@ -204,7 +204,34 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/builds", post(start_build))
         .route("/api/dashboards", get(dashboard_list))
         .route("/api/dashboards/{id}", get(dashboard))
+        .layer(axum::middleware::map_request(read_body_first))
         .with_state(state)
+}
+
+/// The largest request body the server reads (axum's default limit for JSON bodies).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Reads a request's whole body (up to [`MAX_BODY_BYTES`]) before any handler sees it.
+/// A refusal (no session, forged CSRF token) is answered before the handler would read the
+/// body; a server that answers and closes with unread bytes resets the connection, and the
+/// client, still writing, may lose the answer. Reading first makes every refusal arrive.
+async fn read_body_first(
+    request: axum::extract::Request,
+) -> std::result::Result<axum::extract::Request, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the request body is over {MAX_BODY_BYTES} bytes or was cut short"),
+            )
+        })?;
+    Ok(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
 }
 
 /// An API refusal: a status and one clear message, as `{"error": {...}}`.
