@@ -3,11 +3,12 @@
 # the machine's MariaDB on 127.0.0.1:3306, a second MariaDB with a row-based binlog on
 # 127.0.0.1:3307 (its own data folder under /var/tmp, for change capture), a Kafka-protocol
 # broker (tansu, built from crates.io once) on 127.0.0.1:19092, and a Python with the
-# deltalake reader and a Kafka consumer (kafka-python), and an OpenLDAP test directory on
-# 127.0.0.1:3389.
+# deltalake reader and a Kafka consumer (kafka-python), an OpenLDAP test directory on
+# 127.0.0.1:3389, and the official OpenLineage JSON Schemas (scripts/openlineage).
 # Prints the environment the tests read (MEDLAKE_TEST_MYSQL_URL, MEDLAKE_TEST_BINLOG_URL,
-# MEDLAKE_TEST_KAFKA, MEDLAKE_TEST_PYTHON, MEDLAKE_TEST_POSTGRES_URL) as
-# `export` lines, so callers can `eval "$(scripts/services.sh)"`.
+# MEDLAKE_TEST_KAFKA, MEDLAKE_TEST_PYTHON, MEDLAKE_TEST_POSTGRES_URL,
+# MEDLAKE_TEST_OPENLINEAGE_SPEC, ...) as `export` lines, so callers can
+# `eval "$(scripts/services.sh)"`.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -88,15 +89,30 @@ log "Kafka broker (tansu) is up on 127.0.0.1:$kafka_port"
 venv=${MEDLAKE_TEST_VENV:-/var/tmp/medlake-test-venv}
 # The PostgreSQL clients of the compatibility suite (crates/cli/tests/it/pg_clients.rs):
 # psycopg 3, psycopg2, asyncpg, SQLAlchemy 2 with pandas.
-if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka, psycopg, sqlalchemy, psycopg2, asyncpg, pandas' >/dev/null 2>&1; then
-  log "installing the Python Delta reader, Kafka consumer and PostgreSQL clients into $venv"
+# jsonschema and referencing, for the OpenLineage checks (scripts/openlineage/olschema.py):
+# the format-nongpl extra brings rfc3339-validator and rfc3986-validator, without which
+# jsonschema silently skips the `date-time` and `uri` formats of the OpenLineage schemas
+# (nongpl: rfc3986-validator instead of the GPL rfc3987). openlineage-python, the official
+# OpenLineage client, whose generated facet classes check the facets whose schemas the
+# vendored release lacks (the `version` facet, DatasetVersionDatasetFacet). They are in
+# the import check, so a venv made before them is upgraded.
+if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka, psycopg, sqlalchemy, psycopg2, asyncpg, pandas, jsonschema, referencing, rfc3339_validator, rfc3986_validator, openlineage.client' >/dev/null 2>&1; then
+  log "installing the Python Delta reader, Kafka consumer, PostgreSQL clients, JSON Schema validator and OpenLineage client into $venv"
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check 'deltalake>=1.0' 'pyarrow>=15' \
     'kafka-python>=2.0' 'psycopg[binary]>=3.1' 'SQLAlchemy>=2.0' 'psycopg2-binary>=2.9' \
-    'asyncpg>=0.29' 'pandas>=2.2' >&2
+    'asyncpg>=0.29' 'pandas>=2.2' 'jsonschema[format-nongpl]>=4.18' 'referencing>=0.28' \
+    'openlineage-python>=1.39' >&2
 fi
 "$venv/bin/python" -c 'import deltalake' || { log "deltalake for Python is not importable"; exit 1; }
 log "Python Delta reader: $("$venv/bin/python" -c 'import deltalake; print(deltalake.__version__)')"
+
+# The official OpenLineage JSON Schemas (release 1.50.0), which the lineage tests check
+# every emitted event against (scripts/openlineage/validate.py, receiver.py). Fetched
+# once from crates.io, where a crate vendors them, into a folder that outlives the clone.
+openlineage_spec=${MEDLAKE_TEST_OPENLINEAGE_SPEC:-/var/tmp/medlake-openlineage-spec}
+"$(cd "$(dirname "$0")" && pwd)/openlineage/fetch_spec.sh" "$openlineage_spec" \
+  || { log "fetching the OpenLineage schemas into $openlineage_spec failed"; exit 1; }
 
 # psql, the PostgreSQL client the serving tests drive (the client only; no server is needed).
 if ! command -v psql >/dev/null 2>&1; then
@@ -177,3 +193,4 @@ echo "export MEDLAKE_TEST_PYTHON=$venv/bin/python"
 echo "export MEDLAKE_TEST_POSTGRES_URL=postgres://root@127.0.0.1:5432/postgres"
 echo "export MEDLAKE_TEST_LDAP_URL=ldap://127.0.0.1:$ldap_port"
 echo "export MEDLAKE_TEST_LDAP_DIR=$ldap_dir"
+echo "export MEDLAKE_TEST_OPENLINEAGE_SPEC=$openlineage_spec"

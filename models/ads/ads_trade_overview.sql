@@ -2,6 +2,8 @@
 description = "Trade headline per report day and window: the overall values of the trade and consultation metrics side by side, read from ads_metric_value."
 grain = "one row per report day and window"
 materialization = "incremental"
+owner = "reporting"
+tags = ["trade", "report"]
 
 [columns]
 window_days = "1, 7 or 30 days ending on the report day."

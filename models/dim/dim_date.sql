@@ -2,6 +2,8 @@
 description = "The calendar: one row per business day, with its weekday and week."
 grain = "one row per day"
 materialization = "incremental"
+# Facts of the build day itself: no table is read.
+constant = ["date_id", "year", "month", "day_of_month", "weekday", "is_weekend"]
 
 [columns]
 date_id = "The business day."

@@ -2,8 +2,12 @@
 description = "Patients with their age and age group on the day (docs/domain.md, 'Age groups'). Names, birthdays and ID numbers are not copied into every day's snapshot: they live once, in the dim_patient_zip history."
 grain = "one row per patient per day"
 materialization = "snapshot"
+owner = "data-platform"
+tags = ["patient", "dimension"]
 expect_rows = true
 phi = []
+# Age in whole years and its group come from the birthday but name no one.
+deidentified = ["age", "age_group"]
 
 [columns]
 patient_id = "Patient id."

@@ -2,6 +2,8 @@
 description = "Consultation paid: the fee's payment row reached 203. Event time is that update's time; amount payment_amount."
 grain = "one row per paid consultation fee"
 materialization = "incremental"
+owner = "data-platform"
+tags = ["trade", "fact"]
 
 [columns]
 payment_id = "Payment id."

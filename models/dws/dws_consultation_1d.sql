@@ -2,6 +2,8 @@
 description = "Daily summary of the consultation funnel per doctor and patient group: placed, paid, finished, prescribed, prescription paid, reviewed. Every figure is of events of the day."
 grain = "one row per day, doctor, patient gender and age group"
 materialization = "incremental"
+owner = "data-platform"
+tags = ["trade", "daily"]
 
 [columns]
 placed_count = "Consultations placed."

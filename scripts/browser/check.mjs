@@ -1,5 +1,6 @@
 // Drives headless Chromium (Debian's /usr/bin/chromium) through the medlake web UI: login,
-// every dashboard, a filter change and a SQL Lab query. Fails on any console error, page
+// every dashboard, a filter change, a SQL Lab query and the data catalog (search, table
+// page, lineage graph, metric page). Fails on any console error, page
 // error, failed request or empty chart, and saves a screenshot of each step.
 //
 // With MEDLAKE_ADMIN_ACCOUNT and MEDLAKE_ADMIN_PASSWORD it then logs in as that admin and
@@ -143,6 +144,32 @@ await settle();
 await page.waitForSelector("#metrics tbody tr");
 seen.metricsFound = await page.$$eval("#metrics tbody tr", (r) => r.length);
 await shot("41-metric-catalog");
+
+// The data catalog: a search, a table's Delta versions, the lineage graph with one
+// column's upstream and downstream, a measure's page with its formula and lineage.
+await page.click('a[href="#tables"]');
+await page.fill("#catalog-search", "metric");
+await page.waitForSelector("#search-results table");
+seen.searchGroups = await page.$$eval("#search-results h4", (h) => h.length);
+await page.click("#tables tbody tr:has-text('ads_metric_value')");
+await page.waitForSelector("#table-history tbody tr");
+seen.tableVersions = await page.$$eval("#table-history tbody tr", (r) => r.length);
+await shot("43-catalog-table");
+await page.evaluate(() => { location.hash = "#lineage/ads_metric_value"; });
+await page.waitForSelector("#lineage-graph canvas");
+await page.waitForSelector("#lineage-columns .column-list button");
+await page.click("#lineage-columns .column-list button");
+await page.waitForSelector("#lineage-columns .walk");
+seen.lineageWalks = await page.$$eval("#lineage-columns .walk", (w) => w.length);
+await shot("44-lineage-graph");
+await page.click('a[href="#metrics"]');
+await page.fill("#metric-search", "");
+await settle();
+await page.click("#metrics tbody tr");
+await page.waitForSelector("#metric-page #mp-formula pre");
+await page.waitForSelector("#metric-lineage > *");
+seen.metricLineageTables = await page.$$eval("#metric-lineage table", (t) => t.length);
+await shot("45-metric-page");
 await page.click('a[href="#runs"]');
 await page.waitForSelector("#runs tbody tr");
 seen.runs = await page.$$eval("#runs tbody tr", (r) => r.length);

@@ -121,6 +121,7 @@ pub(crate) fn server_options(http: &str, pg_port: u16, limits: QueryLimits) -> S
             secure_cookies: true,
             build_launcher: None,
             table_docs: Default::default(),
+            project: None,
         },
         refresh_every: Duration::from_secs(3600),
         pg_row_limit: None,

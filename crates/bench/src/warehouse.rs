@@ -82,6 +82,10 @@ struct DayFigures {
     /// Peak resident memory of the whole process.
     peak_rss: u64,
     rows: u64,
+    /// Seconds the steps spent on lineage (read off the plans, recorded in the catalog).
+    lineage_seconds: f64,
+    /// Seconds of all steps together (steps run side by side: work, not wall time).
+    step_seconds: f64,
     /// Each model: name, seconds, rows.
     steps: Vec<(String, f64, u64)>,
 }
@@ -132,6 +136,8 @@ pub async fn build_one_day(dir: &std::path::Path, day: NaiveDate) -> Result<()> 
         cpu_seconds: cpu_seconds(),
         peak_rss: peak_rss_bytes(),
         rows: report.rows(),
+        lineage_seconds: report.lineage_seconds(),
+        step_seconds: report.steps.iter().map(|s| s.seconds).sum(),
         steps: report
             .steps
             .iter()
@@ -148,6 +154,12 @@ fn print_summary(days: &[DayFigures]) {
         return;
     };
     print_step_growth(first, last);
+    let lineage: f64 = days.iter().map(|d| d.lineage_seconds).sum();
+    let work: f64 = days.iter().map(|d| d.step_seconds).sum();
+    println!(
+        "\nlineage (read off the plans and recorded): {lineage:.2} s of {work:.2} s of step work over the run ({:.1}%)",
+        100.0 * lineage / work.max(1e-9)
+    );
     let max = days.iter().map(|d| d.seconds).fold(0.0, f64::max);
     let peak = days.iter().map(|d| d.peak_rss).max().unwrap_or(0);
     println!(

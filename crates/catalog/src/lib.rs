@@ -37,6 +37,7 @@ mod accounts;
 mod audit;
 mod capture;
 mod db;
+mod lineage;
 mod logins;
 mod policies;
 mod runs;
@@ -45,6 +46,7 @@ mod sessions;
 pub use accounts::{Account, NewAccount};
 pub use audit::{AuditEntry, AuditFigures, AuditRecord, AuditSearch, ChainReport};
 pub use capture::{CaptureState, Position};
+pub use lineage::LineageRecord;
 pub use logins::{LoginEvent, LoginRecord};
 pub use policies::PolicyVersion;
 pub use runs::{Outcome, RunKind, RunRecord};
@@ -206,6 +208,21 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT
     );
     CREATE INDEX login_audit_account ON login_audit(account, id);",
+    // Lineage (lineage.rs): the column lineage of each version of a step (a model's SQL
+    // hash), kept once, and which version built each day's partition.
+    "CREATE TABLE lineage_version (
+        version TEXT PRIMARY KEY,
+        step TEXT NOT NULL,
+        body TEXT NOT NULL,
+        recorded TEXT NOT NULL
+    );
+    CREATE TABLE lineage_build (
+        step TEXT NOT NULL,
+        dt TEXT NOT NULL,
+        version TEXT NOT NULL,
+        built TEXT NOT NULL,
+        PRIMARY KEY (step, dt)
+    );",
 ];
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";

@@ -10,8 +10,9 @@ use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use medlake_catalog::{Catalog, Outcome, RunKind};
 use medlake_lake::Lake;
+use medlake_lineage::openlineage::Emitter;
 use medlake_warehouse::{
-    BuildOptions, BuildProgress, DayBuild, Project, StepOutcome, StepRun, Warehouse,
+    BuildEvents, BuildOptions, BuildProgress, DayBuild, Project, StepOutcome, StepRun, Warehouse,
 };
 
 use crate::config::Config;
@@ -99,7 +100,11 @@ pub async fn run(config: &Config, args: &BuildArgs, quiet: bool) -> Result<Vec<D
     let days = days(args, &catalog)?;
     let options = options(args, config, &project)?;
     let bars = StepBars::new(quiet);
-    let warehouse = Warehouse::new(&lake, &catalog, &project);
+    let emitter = config.lineage.emitter()?;
+    let mut warehouse = Warehouse::new(&lake, &catalog, &project);
+    if emitter.is_enabled() {
+        warehouse = warehouse.with_events(build_events(config, emitter.clone()));
+    }
     let mut reports = Vec::new();
     for day in days {
         let report = warehouse
@@ -110,7 +115,21 @@ pub async fn run(config: &Config, args: &BuildArgs, quiet: bool) -> Result<Vec<D
         print_day(&report);
         reports.push(report);
     }
+    if !reports.is_empty() {
+        crate::lineage_cmd::warn_undeclared_phi(config, &project);
+    }
+    crate::lineage_cmd::report_delivery(&emitter);
     Ok(reports)
+}
+
+/// Where a build's OpenLineage events go, with the namespaces of this installation.
+fn build_events(config: &Config, emitter: Emitter) -> BuildEvents {
+    BuildEvents {
+        emitter,
+        job_namespace: config.lineage.namespace.clone(),
+        lake_namespace: crate::lineage_cmd::lake_namespace(config),
+        business_namespace: medlake_source::redact_url(&config.business.url),
+    }
 }
 
 /// One line per step of a day's build, then a summary line.

@@ -11,7 +11,9 @@ use medlake_cdc::{
     ChangeSink, KafkaSink, LakeSink, LandFigures, LandOptions, LandProgress, MaxwellSink,
 };
 use medlake_lake::Lake;
+use medlake_lineage::openlineage::JobType;
 
+use crate::capture_events::LandingRun;
 use crate::config::Config;
 use crate::metrics_endpoint::{label_value, Exporter, Metric};
 
@@ -139,16 +141,41 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
         None => None,
     };
     let progress = CaptureBar::new(quiet, sink.name(), exporter);
+    let emitter = config.lineage.emitter()?;
+    let events = match args.to {
+        Destination::Lake => LandingRun::start(config, &emitter, "capture", JobType::Capture).await,
+        _ => None,
+    };
+    let landed: Vec<(String, u64)> = options
+        .tables
+        .iter()
+        .map(|t| (t.ods_inc_name(), 0))
+        .collect();
     let job = capture(&source, sink.as_mut(), &catalog, &options, &progress);
     let figures = tokio::select! {
-        r = job => r.context("change capture")?,
+        r = job => match r.context("change capture") {
+            Ok(figures) => figures,
+            Err(e) => {
+                if let Some(events) = &events {
+                    events.fail(&format!("{e:#}")).await;
+                }
+                return Err(e);
+            }
+        },
         _ = tokio::signal::ctrl_c() => {
             // Stopping between any two steps is safe: the next run resumes exactly.
             progress.bar.finish_and_clear();
+            if let Some(events) = &events {
+                events.complete(&landed).await;
+            }
             eprintln!("stopped; the next run resumes from the last committed position");
             return Ok(());
         }
     };
+    if let Some(events) = &events {
+        events.complete(&landed).await;
+    }
+    crate::lineage_cmd::report_delivery(&emitter);
     progress.bar.finish_and_clear();
     if args.to != Destination::Maxwell {
         println!(

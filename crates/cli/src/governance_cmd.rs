@@ -205,7 +205,9 @@ async fn explain(
         bail!("there is no enabled account named {user:?}");
     };
     let lake = medlake_lake::Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
-    let options = config.governance.options(&config.project()?);
+    let project = config.project()?;
+    let inherited = crate::lineage_cmd::inherited_phi(config, &project);
+    let options = config.governance.options(&project, &inherited);
     let service =
         QueryService::open_governed(lake, catalog, config.limits.query_limits(), &options).await?;
     match service.explain_policies(&who, sql).await {

@@ -5,11 +5,13 @@
 //! their own so `medlake` links no benchmark-only client) drives the same code paths.
 
 pub mod build_cmd;
+pub mod capture_events;
 pub mod cdc_cmd;
 pub mod config;
 pub mod demo;
 pub mod governance_cmd;
 pub mod lake_cmd;
+pub mod lineage_cmd;
 pub mod metrics_endpoint;
 pub mod progress;
 pub mod report;

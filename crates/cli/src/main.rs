@@ -2,8 +2,8 @@
 //! the crate that owns the capability; errors become one line on stderr.
 
 use medlake_cli::{
-    build_cmd, cdc_cmd, config, demo, governance_cmd, lake_cmd, report, serve_cmd, simulate_cmd,
-    sync_cmd,
+    build_cmd, cdc_cmd, config, demo, governance_cmd, lake_cmd, lineage_cmd, report, serve_cmd,
+    simulate_cmd, sync_cmd,
 };
 
 use std::collections::HashMap;
@@ -92,6 +92,9 @@ enum Command {
     Policies(governance_cmd::PoliciesCommand),
     /// The query audit: verify its hash chain, search it, export it as CSV.
     Audit(governance_cmd::AuditCommand),
+    /// Column-level lineage: where a column, metric or chart comes from (--upstream, down
+    /// to business columns), what a change would touch (--downstream), PHI origins (--phi).
+    Lineage(lineage_cmd::LineageArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -182,6 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Users(users) => serve_cmd::users(&load()?, &users),
         Command::Policies(p) => governance_cmd::policies(&load()?, &p).await,
         Command::Audit(a) => governance_cmd::audit(&load()?, &a),
+        Command::Lineage(args) => lineage_cmd::run(&load()?, &args),
         Command::Cdc(cdc) => match &cdc.sub {
             Some(cdc_cmd::CdcSub::Land(args)) => cdc_cmd::land(&load()?, args, cli.quiet).await,
             None => cdc_cmd::run(&load()?, &cdc.args, cli.quiet).await,

@@ -293,7 +293,7 @@ pub fn serve_options(
     config_file: Option<&Path>,
 ) -> Result<ServeOptions> {
     let s = &config.serve;
-    let project = config.project()?;
+    let project = Arc::new(config.project()?);
     Ok(ServeOptions {
         http_addr: args.http.clone().unwrap_or_else(|| s.http.clone()),
         pg_host: args.pg_host.clone().unwrap_or_else(|| s.pg_host.clone()),
@@ -303,11 +303,15 @@ pub fn serve_options(
             secure_cookies: s.secure_cookies,
             build_launcher: Some(build_launcher(config_file)),
             table_docs: table_docs(config),
+            project: Some(project.clone()),
         },
         refresh_every: Duration::from_secs(s.refresh_seconds.max(1)),
         pg_row_limit: (s.pg_row_limit > 0).then_some(s.pg_row_limit),
         limits: config.limits.query_limits(),
-        governance: config.governance.options(&project),
+        governance: config.governance.options(
+            &project,
+            &crate::lineage_cmd::inherited_phi(config, &project),
+        ),
         tls: s.tls.options()?,
         directory: config.auth.directory()?,
         throttle: config.auth.throttle()?,

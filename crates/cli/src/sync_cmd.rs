@@ -6,8 +6,10 @@ use chrono::NaiveDate;
 use medlake_catalog::Catalog;
 use medlake_ingest::{latest_business_day, DaySync, FullSyncOptions, SyncParts, SyncPlan};
 use medlake_lake::Lake;
+use medlake_lineage::openlineage::JobType;
 use medlake_source::BusinessSource;
 
+use crate::capture_events::LandingRun;
 use crate::config::Config;
 use crate::progress::TableBars;
 
@@ -103,9 +105,26 @@ pub async fn run(
     let plan = plan(handles, config, args).await?;
     let bars = TableBars::new("sync", quiet);
     let (source, lake, catalog) = (handles.source.as_ref(), &handles.lake, &handles.catalog);
-    medlake_ingest::sync_day(source, lake, catalog, &plan, &bars)
+    let emitter = config.lineage.emitter()?;
+    let events = LandingRun::start(config, &emitter, "sync", JobType::Sync).await;
+    let result = medlake_ingest::sync_day(source, lake, catalog, &plan, &bars)
         .await
-        .with_context(|| format!("sync of {}", plan.day))
+        .with_context(|| format!("sync of {}", plan.day));
+    if let Some(events) = &events {
+        match &result {
+            Ok(outcome) => {
+                let written: Vec<(String, u64)> = outcome
+                    .reports
+                    .iter()
+                    .map(|r| (r.lake_table.clone(), r.rows))
+                    .collect();
+                events.complete(&written).await;
+            }
+            Err(e) => events.fail(&format!("{e:#}")).await,
+        }
+    }
+    crate::lineage_cmd::report_delivery(&emitter);
+    result
 }
 
 /// Prints what a sync moved and the reconciliation report.

@@ -5,7 +5,8 @@
 //! business day `dt`, reports what the lake holds, and hands tables to DataFusion.
 //! Every write is one Delta commit, so a reader never sees half a partition. A table can
 //! also be rewritten whole with a narrower schema and its history purged (`rewrite.rs`),
-//! for columns that must not stay in the lake.
+//! for columns that must not stay in the lake. `history.rs` reads a table's versions from
+//! its log (operation, time, rows added, columns gained or lost) for the catalog.
 //!
 //! ```no_run
 //! # async fn demo(batch: deltalake::arrow::record_batch::RecordBatch) -> Result<(), medlake_lake::LakeError> {
@@ -19,6 +20,7 @@
 //! ```
 
 mod error;
+mod history;
 mod rewrite;
 mod summary;
 
@@ -38,6 +40,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder};
 use url::Url;
 
 pub use error::{is_transient, BoxError, LakeError};
+pub use history::{SchemaChange, VersionInfo};
 pub use rewrite::PurgeStats;
 pub use summary::{PartitionSummary, TableSummary};
 

@@ -12,6 +12,7 @@ pub mod dashboards;
 mod error;
 pub mod governance;
 pub mod http;
+pub mod lineage_graph;
 pub mod login;
 pub mod pg;
 mod pg_functions;

@@ -1,10 +1,11 @@
-// medlake web UI: SQL Lab, tables, metric catalog, run history, permissions and audit.
-// No framework, no CDN.
+// medlake web UI: dashboards, SQL Lab, the table list, metric catalog, run history,
+// permissions and audit. The data catalog's pages (search, table page, lineage graph,
+// metric page) are in catalog.js, which registers its views in VIEWS. No framework, no CDN.
 "use strict";
 
 const I18N = {
   en: {
-    "nav.sql": "SQL Lab", "nav.tables": "Tables", "nav.metrics": "Metrics", "nav.runs": "Runs",
+    "nav.sql": "SQL Lab", "nav.tables": "Catalog", "nav.lineage": "Lineage", "nav.metrics": "Metrics", "nav.runs": "Runs",
     "logout": "Log out", "sql.run": "Run", "sql.cancel": "Cancel", "sql.limit": "Row limit",
     "sql.csv": "Download CSV", "sql.history": "History", "metrics.search": "Search metrics (中文 / English)",
     "rows": "rows", "truncated": "(limit reached)", "running": "running…", "cancelled": "cancelled",
@@ -17,7 +18,7 @@ const I18N = {
     "gov.saved": "saved as version",
   },
   zh: {
-    "nav.sql": "SQL 查询", "nav.tables": "数据表", "nav.metrics": "指标目录", "nav.runs": "运行记录",
+    "nav.sql": "SQL 查询", "nav.tables": "数据目录", "nav.lineage": "血缘图", "nav.metrics": "指标目录", "nav.runs": "运行记录",
     "logout": "退出", "sql.run": "运行", "sql.cancel": "取消", "sql.limit": "行数上限",
     "sql.csv": "下载 CSV", "sql.history": "历史", "metrics.search": "搜索指标 (中文 / English)",
     "rows": "行", "truncated": "(已达上限)", "running": "运行中…", "cancelled": "已取消",
@@ -142,7 +143,8 @@ function renderDashboard(d) {
   $("headlines").replaceChildren(...d.headlines.map((h) => {
     const card = document.createElement("div"); card.className = "card";
     const unit = h.labels && h.labels.unit;
-    const l = document.createElement("div"); l.className = "label"; l.textContent = label(h.labels);
+    const l = document.createElement("a"); l.className = "label"; l.textContent = label(h.labels);
+    l.href = `#metric/${encodeURIComponent(h.measure)}`;
     const v = document.createElement("div"); v.className = "value"; v.textContent = formatValue(h.value, unit);
     card.append(l, v, change(h.value, h.previous_day, t("dod")), change(h.value, h.previous_week, t("wow")));
     return card;
@@ -345,21 +347,8 @@ async function loadTables() {
     data.tables.map((x) => [x.layer, x.name, x.description, x.partitions, x.rows, bytes(x.bytes)]));
   $("tables").querySelectorAll("tbody tr").forEach((tr, i) => {
     tr.classList.add("clickable");
-    tr.addEventListener("click", () => loadTable(data.tables[i].name));
+    tr.addEventListener("click", () => { location.hash = `#table/${encodeURIComponent(data.tables[i].name)}`; });
   });
-}
-
-async function loadTable(name) {
-  const d = await api(`/api/tables/${encodeURIComponent(name)}`);
-  $("td-name").textContent = d.name;
-  $("td-description").textContent = d.description || "";
-  $("td-grain").textContent = d.grain || "";
-  renderTable($("td-columns"), ["column", "type", "PHI", "doc"],
-    d.columns.map((c) => [c.name, c.type, c.phi ? "PHI" : "", c.doc || ""]));
-  renderTable($("td-partitions"), ["dt", "files", "rows", "bytes"],
-    d.partitions.slice(0, 60).map((p) => [p.dt, p.files, p.rows, bytes(p.bytes)]));
-  $("table-detail").hidden = false;
-  $("table-detail").scrollIntoView();
 }
 
 async function loadMetrics() {
@@ -372,6 +361,12 @@ async function loadMetrics() {
       limit: 5000,
     });
     renderTable($("metrics"), data.columns.map((c) => c.name), data.rows);
+    // An instance is <measure>.<dimension>.<window>d: its row opens the measure's page.
+    $("metrics").querySelectorAll("tbody tr").forEach((tr, i) => {
+      tr.classList.add("clickable");
+      const measure = String(data.rows[i][0]).split(".")[0];
+      tr.addEventListener("click", () => { location.hash = `#metric/${encodeURIComponent(measure)}`; });
+    });
   } catch (e) { $("metrics").textContent = e.message; }
 }
 
@@ -433,13 +428,23 @@ async function savePolicies() {
   } catch (e) { $("policy-status").textContent = e.message; }
 }
 
+// Views by the first part of the location hash (`#view/arg`); catalog.js adds its own.
+const VIEWS = { tables: loadTables, metrics: loadMetrics, runs: loadRuns, governance: loadGovernance };
+// Pages reached from a tab that keep the tab marked.
+const TAB_OF = { table: "tables", metric: "metrics" };
+
 function route() {
   const hash = (location.hash || (dashboards.length ? `#dashboard/${dashboards[0].id}` : "#sql")).slice(1);
-  const [view, arg] = hash.split("/");
+  const [view, ...rest] = hash.split("/");
+  const arg = rest.length ? decodeURIComponent(rest.join("/")) : undefined;
+  const tab = `#${TAB_OF[view] || view}`;
   document.querySelectorAll(".view").forEach((s) => { s.hidden = s.id !== `view-${view}`; });
-  document.querySelectorAll("header nav a").forEach((a) => { a.className = a.getAttribute("href") === `#${hash}` ? "active" : ""; });
+  document.querySelectorAll("header nav a").forEach((a) => {
+    const href = a.getAttribute("href");
+    a.className = href === `#${hash}` || href === tab ? "active" : "";
+  });
   if (view === "dashboard") { loadDashboard(arg); return; }
-  ({ tables: loadTables, metrics: loadMetrics, runs: loadRuns, governance: loadGovernance })[view]?.();
+  VIEWS[view]?.(arg);
 }
 
 async function logout() {
@@ -483,4 +488,5 @@ async function start() {
   loadNames();
 }
 
-start();
+// After every deferred script (catalog.js adds views and labels) has run.
+document.addEventListener("DOMContentLoaded", start);

@@ -22,6 +22,8 @@
 
 mod arrow_columns;
 mod error;
+mod events;
+mod lineage;
 mod materialize;
 pub mod metrics;
 pub mod model;
@@ -36,6 +38,8 @@ mod values_step;
 mod window_merge;
 
 pub use error::WarehouseError;
+pub use events::BuildEvents;
+pub use lineage::{instance_dataset, measure_dataset};
 pub use materialize::OPEN_END_DATE;
 pub use metrics::{Instance, Measure, MetricCatalog, METRIC_CATALOG_TABLE, METRIC_VALUE_TABLE};
 pub use model::{Declaration, Materialization, Model};

@@ -74,6 +74,20 @@ pub struct Declaration {
     /// Columns holding protected health information.
     #[serde(default)]
     pub phi: Vec<String>,
+    /// Columns computed from PHI that no longer identify anyone (an age group from a
+    /// birthday): lineage does not carry the PHI tag of their inputs to them.
+    #[serde(default)]
+    pub deidentified: Vec<String>,
+    /// Columns that read no table (the build day's calendar facts, literals): lineage finds
+    /// no input for them, and this says that is meant.
+    #[serde(default)]
+    pub constant: Vec<String>,
+    /// Who answers for the table (a person or team), for the catalog.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Free tags for the catalog's search (`finance`, `daily`, ...).
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Key columns of `scd2` and `accumulate` models.
     #[serde(default)]
     pub unique_key: Vec<String>,

@@ -14,7 +14,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use medlake_catalog::{Catalog, Outcome, RunKind};
 use medlake_lake::Lake;
 
+use medlake_lineage::openlineage::RunRef;
+
 use crate::error::WarehouseError;
+use crate::events::BuildEvents;
 use crate::materialize::execute;
 use crate::project::{Project, Step};
 
@@ -70,6 +73,8 @@ pub struct StepRun {
     pub seconds: f64,
     /// Attempts made.
     pub attempts: u32,
+    /// Seconds of it spent on lineage: reading it off the plans and recording it.
+    pub lineage_seconds: f64,
 }
 
 /// The steps of one day.
@@ -95,6 +100,12 @@ impl DayBuild {
     pub fn rows(&self) -> u64 {
         self.steps.iter().map(|s| s.rows).sum()
     }
+
+    /// Seconds all steps spent on lineage (steps run side by side, so this is work, not
+    /// wall time).
+    pub fn lineage_seconds(&self) -> f64 {
+        self.steps.iter().map(|s| s.lineage_seconds).sum()
+    }
 }
 
 /// Receives build progress (a terminal shows bars; tests ignore it).
@@ -116,6 +127,7 @@ pub struct Warehouse<'a> {
     lake: &'a Lake,
     catalog: &'a Catalog,
     project: &'a Project,
+    events: Option<BuildEvents>,
 }
 
 impl<'a> Warehouse<'a> {
@@ -125,7 +137,14 @@ impl<'a> Warehouse<'a> {
             lake,
             catalog,
             project,
+            events: None,
         }
+    }
+
+    /// Sends the build's OpenLineage events (see `events.rs`).
+    pub fn with_events(mut self, events: BuildEvents) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Builds each day in order (a day may read the previous day's partitions).
@@ -159,6 +178,10 @@ impl<'a> Warehouse<'a> {
             .collect();
         let names: BTreeSet<&str> = selected.iter().map(|s| s.name.as_str()).collect();
         progress.day_started(dt, selected.len());
+        let day_run = self.events.as_ref().map(|e| e.day_run());
+        if let (Some(events), Some(run)) = (&self.events, &day_run) {
+            events.day(run, dt, None).await;
+        }
         let mut status: BTreeMap<&str, Option<bool>> =
             selected.iter().map(|s| (s.name.as_str(), None)).collect();
         let mut waiting: Vec<&Step> = selected.clone();
@@ -192,7 +215,7 @@ impl<'a> Warehouse<'a> {
                 {
                     waiting.remove(i);
                     progress.step_started(dt, &step.name);
-                    running.push(self.run_step(step, dt, options));
+                    running.push(self.run_step(step, dt, options, day_run.as_ref()));
                     continue;
                 }
                 i += 1;
@@ -209,11 +232,22 @@ impl<'a> Warehouse<'a> {
                 None => break,
             }
         }
-        Ok(DayBuild {
+        let build = DayBuild {
             dt,
             steps: runs,
             seconds: started.elapsed().as_secs_f64(),
-        })
+        };
+        if let (Some(events), Some(run)) = (&self.events, &day_run) {
+            let failed: Vec<&str> = build
+                .steps
+                .iter()
+                .filter(|s| matches!(s.outcome, StepOutcome::Failed(_)))
+                .map(|s| s.name.as_str())
+                .collect();
+            let error = (!failed.is_empty()).then(|| format!("failed: {}", failed.join(", ")));
+            events.day(run, dt, Some(error.as_deref())).await;
+        }
+        Ok(build)
     }
 
     fn record_skip(
@@ -236,6 +270,7 @@ impl<'a> Warehouse<'a> {
             bytes: 0,
             seconds: 0.0,
             attempts: 0,
+            lineage_seconds: 0.0,
         })
     }
 
@@ -244,8 +279,13 @@ impl<'a> Warehouse<'a> {
         step: &Step,
         dt: NaiveDate,
         options: &BuildOptions,
+        day_run: Option<&RunRef>,
     ) -> Result<StepRun, WarehouseError> {
         let started = Instant::now();
+        let step_run = self.events.as_ref().map(|e| e.step_run(step));
+        if let (Some(events), Some(run), Some(parent)) = (&self.events, &step_run, day_run) {
+            events.step_started(run, parent, step).await;
+        }
         let id = self
             .catalog
             .start_run(RunKind::Build, &step.name, Some(dt))?;
@@ -263,10 +303,26 @@ impl<'a> Warehouse<'a> {
                 }
             }
         };
+        if let (Some(events), Some(run), Some(parent)) = (&self.events, &step_run, day_run) {
+            let error = result.as_ref().err().map(ToString::to_string);
+            let outcome = match &result {
+                Ok(written) => Ok(written),
+                Err(_) => Err(error.as_deref().unwrap_or_default()),
+            };
+            events.step_ended(run, parent, step, outcome).await;
+        }
+        let mut lineage_seconds = 0.0;
         let (outcome, rows, bytes) = match result {
-            Ok((rows, bytes)) => {
+            Ok(written) => {
+                let (rows, bytes) = (written.rows, written.bytes);
                 self.catalog
                     .finish_run(id, Outcome::Succeeded, rows, bytes, None)?;
+                // Lineage never fails a build: a step that wrote its partition succeeded.
+                let recording = Instant::now();
+                if let Err(e) = medlake_lineage::record(self.catalog, &written.lineage, dt) {
+                    tracing::warn!(step = %step.name, %dt, "lineage not recorded: {e}");
+                }
+                lineage_seconds = written.lineage_seconds + recording.elapsed().as_secs_f64();
                 (StepOutcome::Succeeded, rows, bytes)
             }
             Err(e) => {
@@ -284,6 +340,7 @@ impl<'a> Warehouse<'a> {
             bytes,
             seconds: started.elapsed().as_secs_f64(),
             attempts,
+            lineage_seconds,
         })
     }
 }

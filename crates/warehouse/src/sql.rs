@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::datatypes::{Schema, SchemaRef};
 use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::logical_expr::LogicalPlan;
 use deltalake::datafusion::prelude::SessionContext;
 
 use crate::error::WarehouseError;
@@ -34,14 +35,25 @@ pub(crate) async fn collect(
     name: &str,
     sql: &str,
 ) -> Result<Batches, WarehouseError> {
+    Ok(collect_planned(ctx, name, sql).await?.1)
+}
+
+/// Runs `sql` in `ctx` and collects its result, with the logical plan it ran (before
+/// optimisation: what lineage reads); errors name `name`.
+pub(crate) async fn collect_planned(
+    ctx: &SessionContext,
+    name: &str,
+    sql: &str,
+) -> Result<(LogicalPlan, Batches), WarehouseError> {
     let df = ctx
         .sql(sql)
         .await
         .map_err(|e| WarehouseError::engine(name, e))?;
+    let plan = df.logical_plan().clone();
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df
         .collect()
         .await
         .map_err(|e| WarehouseError::engine(name, e))?;
-    Ok((schema, batches))
+    Ok((plan, (schema, batches)))
 }

@@ -13,6 +13,7 @@ mod directory_logins;
 mod governance;
 #[path = "../../../ingest/tests/it/lake_secrets.rs"]
 mod lake_secrets;
+mod lineage;
 mod mariadb;
 mod outside_reader;
 mod pg_clients;

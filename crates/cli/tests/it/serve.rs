@@ -27,6 +27,7 @@ fn serving_with_real_clients() {
     web_login_sessions_csrf_and_tokens_guard_every_query(&s);
     an_expired_session_is_refused(&s);
     the_dashboard_api_shows_the_lake_values(&s);
+    crate::lineage::lineage_of_the_built_lake(&s);
     a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(&s);
     an_admin_starts_a_build_from_the_web_and_the_run_history_shows_it(&s);
     crate::serve_limits::no_statement_crashes_the_server_and_a_long_query_ends_at_its_timeout(&s);
@@ -96,9 +97,11 @@ fn served() -> Served {
         sandbox.run(&[
             "simulate", "--days", "2", "--scale", "0.003", "--seed", "5", "--start", START,
         ]);
+        let events = sandbox.dir.path().join(crate::lineage::EVENTS_FILE);
+        let lineage_file = [("MEDLAKE_LINEAGE_FILE", events.to_str().unwrap())];
         for day in days(START, 2) {
-            sandbox.run(&["sync", "--day", &day, "--no-reconcile"]);
-            sandbox.run(&["build", "--day", &day]);
+            sandbox.run_env(&["sync", "--day", &day, "--no-reconcile"], &lineage_file);
+            sandbox.run_env(&["build", "--day", &day], &lineage_file);
         }
         let analyst = sandbox.run(&["users", "add", "analyst", "--role", "analyst"]);
         let viewer = sandbox.run(&["users", "add", "viewer", "--role", "viewer"]);
@@ -823,6 +826,16 @@ fn a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(s: &Served) {
     assert!(report["sqlLabRows"].as_u64().unwrap() > 0);
     assert!(report["tableColumns"].as_u64().unwrap() >= 8, "{report}");
     assert!(report["metricsFound"].as_u64().unwrap() > 0, "{report}");
+    // The data catalog: search, a table's Delta versions, the lineage graph with a
+    // column's walks, a measure's page with its lineage (screenshots 43-45).
+    for seen in [
+        "searchGroups",
+        "tableVersions",
+        "lineageWalks",
+        "metricLineageTables",
+    ] {
+        assert!(report[seen].as_u64().unwrap_or(0) > 0, "{seen}: {report}");
+    }
     assert!(report["runs"].as_u64().unwrap() > 0, "{report}");
     // Permissions and audit: an admin's page only.
     assert_eq!(report["viewerSeesGovernance"], false, "{report}");

@@ -10,6 +10,7 @@
 //! such.
 
 mod fill;
+mod lineage;
 mod reads;
 
 use chrono::NaiveDate;

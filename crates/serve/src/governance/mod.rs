@@ -161,16 +161,25 @@ impl Governance {
         let Ok(asker) = self.asker(who) else {
             return false;
         };
+        access(&self.current(), &asker, table)
+    }
+
+    /// The names among `tables` that [`may_read`](Self::may_read) allows `who`, reading
+    /// the account's attributes once for all of them (a catalog search checks every table).
+    pub fn readable<'a>(
+        &self,
+        who: &Principal,
+        tables: impl IntoIterator<Item = &'a str>,
+    ) -> std::collections::BTreeSet<String> {
+        let Ok(asker) = self.asker(who) else {
+            return Default::default();
+        };
         let current = self.current();
-        let mut allowed = false;
-        for p in current.set.matching(&asker, table) {
-            match p.rule {
-                Rule::Access(false) => return false,
-                Rule::Access(true) => allowed = true,
-                _ => {}
-            }
-        }
-        allowed
+        tables
+            .into_iter()
+            .filter(|t| access(&current, &asker, t))
+            .map(str::to_string)
+            .collect()
     }
 
     /// `plan` rewritten for `who` (see [`rewrite`]); `Err` says why it is refused.
@@ -196,4 +205,18 @@ impl Governance {
         }
         .rewrite(plan)
     }
+}
+
+/// Whether the policies of `current` let `asker` read `table` at all: an access policy
+/// allows it and none denies it.
+fn access(current: &Current, asker: &Asker, table: &str) -> bool {
+    let mut allowed = false;
+    for p in current.set.matching(asker, table) {
+        match p.rule {
+            Rule::Access(false) => return false,
+            Rule::Access(true) => allowed = true,
+            _ => {}
+        }
+    }
+    allowed
 }

@@ -62,6 +62,15 @@ impl PhiTags {
             .unwrap_or_else(|_| PhiTags::of_schema())
     }
 
+    /// Adds the columns lineage finds derived DIRECT from PHI, so a model column that
+    /// copies a patient's name is masked even when its header forgot to say so.
+    pub fn with_inherited(mut self, columns: &[medlake_lineage::PhiColumn]) -> PhiTags {
+        for c in columns {
+            self.add(&c.field.dataset, &c.field.field);
+        }
+        self
+    }
+
     fn add(&mut self, table: &str, column: &str) {
         self.tables
             .entry(table.to_string())

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tracing::info;
 
 use super::auth::Caller;
+use super::catalog::{declaration, phi_tag, table_history};
 use super::{parse_day, ApiError, AppState};
 use crate::accounts::Role;
 use crate::dashboards::{self, Filters};
@@ -152,13 +153,21 @@ pub(super) async fn table_detail(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let summary = state.queries.tables().await;
-    let table = summary.iter().find(|t| t.name == name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no table {name:?}"),
-        )
-    })?;
+    // A table the policies hide from the caller's listing is not described either.
+    let visible = state
+        .queries
+        .governance()
+        .may_read(&caller.principal, &name);
+    let table = summary
+        .iter()
+        .find(|t| visible && t.name == name)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no table {name:?}"),
+            )
+        })?;
     // The columns come through the query path, so the asker's role decides what is shown.
     let sql = format!(
         "SELECT column_name, data_type FROM information_schema.columns \
@@ -175,15 +184,25 @@ pub(super) async fn table_detail(
         .get(&name)
         .cloned()
         .unwrap_or_default();
+    let project = state.options.project.as_deref();
+    let decl = declaration(project, &name);
+    // PHI tags, own and inherited, come from lineage (read from the catalog and kept).
+    let lineage = match project {
+        Some(_) => state.catalog_lineage().await.ok(),
+        None => None,
+    };
     let columns: Vec<Value> = to_json_rows(&output.batches)
         .map_err(ApiError::internal)?
         .into_iter()
         .map(|r| {
             let column = r[0].as_str().unwrap_or_default().to_string();
+            let declared = doc.phi.contains(&column);
+            let (phi, origins) = phi_tag(lineage.as_deref(), &name, &column, declared);
             json!({
                 "name": column,
                 "type": r[1],
-                "phi": doc.phi.contains(&column),
+                "phi": phi,
+                "phi_origins": origins,
                 "doc": doc.columns.get(&column),
             })
         })
@@ -194,13 +213,22 @@ pub(super) async fn table_detail(
         .rev()
         .map(|p| json!({ "dt": p.dt, "files": p.files, "rows": p.rows, "bytes": p.bytes }))
         .collect();
+    let (history, freshness, schema_changes) = table_history(&state, &name).await;
     Ok(Json(json!({
         "name": table.name,
         "description": doc.description,
         "grain": doc.grain,
+        "owner": decl.and_then(|d| d.owner.as_deref()),
+        "tags": decl.map(|d| d.tags.as_slice()).unwrap_or_default(),
+        "layer": table.name.split('_').next().unwrap_or_default(),
         "version": table.version,
+        "rows": table.rows(),
+        "bytes": table.bytes(),
         "columns": columns,
         "partitions": partitions,
+        "history": history,
+        "freshness": freshness,
+        "schema_changes": schema_changes,
     })))
 }
 

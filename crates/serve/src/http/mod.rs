@@ -1,6 +1,7 @@
 //! The HTTP front: the login page, the web UI's pages, and the JSON API they call.
-//! `auth` (who is asking), `pages` (login and the web UI) and `api` (the JSON API) hang
-//! off the router here.
+//! `auth` (who is asking), `pages` (login and the web UI), `api` (the JSON API) and
+//! `catalog` (search, lineage and metric pages of the data catalog) hang off the router
+//! here.
 //!
 //! A browser logs in with a form and gets an HttpOnly, SameSite=Strict session cookie;
 //! every state-changing request of a session must carry the session's CSRF token in
@@ -28,6 +29,7 @@ use crate::{Result, ServeError};
 
 mod api;
 mod auth;
+mod catalog;
 mod governance;
 mod pages;
 
@@ -37,6 +39,7 @@ use api::{
     dashboard, dashboard_list, history, me, new_token, query, runs, start_build, table_detail,
     tables,
 };
+use catalog::{lineage, lineage_tables, metric, search, LineageCache};
 use pages::{app_page, login, login_page, logout, static_file};
 
 /// How the HTTP front behaves.
@@ -52,6 +55,9 @@ pub struct HttpOptions {
     pub build_launcher: Option<BuildLauncher>,
     /// What the models declare about their tables, for the table catalog pages.
     pub table_docs: BTreeMap<String, TableDoc>,
+    /// The models and metrics, for the catalog's search, lineage and metric pages (`None`
+    /// when they do not load: those pages then say they are unavailable).
+    pub project: Option<Arc<medlake_warehouse::Project>>,
 }
 
 /// A table's documentation from its model declaration.
@@ -100,6 +106,9 @@ pub struct AppState {
     sessions: Sessions,
     options: HttpOptions,
     dashboards: Dashboards,
+    /// The platform's lineage graph, read again from the catalog when older than 30 s
+    /// (`catalog::LINEAGE_MAX_AGE`).
+    lineage: LineageCache,
 }
 
 /// Serves the web UI and API on `addr` until the process ends.
@@ -127,6 +136,7 @@ pub async fn serve(
         sessions,
         options,
         dashboards: Dashboards::builtin()?,
+        lineage: LineageCache::default(),
     });
     let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
     let served = match tls {
@@ -199,6 +209,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/tables", get(tables))
         .route("/api/tables/{name}", get(table_detail))
+        .route("/api/search", get(search))
+        .route("/api/lineage", get(lineage))
+        .route("/api/lineage/tables", get(lineage_tables))
+        .route("/api/metrics/{name}", get(metric))
         .route("/api/runs", get(runs))
         .route("/api/tokens", post(new_token))
         .route("/api/builds", post(start_build))
