@@ -178,7 +178,7 @@ pub struct ColumnLineage {
 }
 
 impl ColumnLineage {
-    /// Whether the column's value reads no input field at all (a literal, `count(*)`).
+    /// Whether the column's value is computed from some input (not a literal).
     pub fn has_direct_input(&self) -> bool {
         self.inputs
             .values()
