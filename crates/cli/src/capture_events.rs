@@ -44,8 +44,8 @@ impl LandingRun {
         Some(run)
     }
 
-    /// Sends COMPLETE with the lake tables written and their rows.
-    pub async fn complete(&self, written: &[(String, u64)]) {
+    /// Sends COMPLETE with the lake tables written and their rows (`None`: not counted).
+    pub async fn complete(&self, written: &[(String, Option<u64>)]) {
         self.send(EventType::Complete, written, None).await;
     }
 
@@ -54,7 +54,7 @@ impl LandingRun {
         self.send(EventType::Fail, &[], Some(error)).await;
     }
 
-    async fn send(&self, kind: EventType, written: &[(String, u64)], error: Option<&str>) {
+    async fn send(&self, kind: EventType, written: &[(String, Option<u64>)], error: Option<&str>) {
         let mut event = RunEvent::new(kind, &self.run, self.job_type);
         event.error = error;
         let mut inputs = std::collections::BTreeSet::new();
@@ -66,8 +66,8 @@ impl LandingRun {
             let mut out =
                 OutputDataset::new(DatasetRef::new(self.lake_namespace.clone(), table.clone()));
             out.lineage = lineage;
-            out.stats = Some(OutputStats {
-                rows: *rows,
+            out.stats = rows.map(|rows| OutputStats {
+                rows,
                 bytes: 0,
                 version: None,
             });

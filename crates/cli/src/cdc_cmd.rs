@@ -146,10 +146,11 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
         Destination::Lake => LandingRun::start(config, &emitter, "capture", JobType::Capture).await,
         _ => None,
     };
-    let landed: Vec<(String, u64)> = options
+    // Capture counts changes, not rows per table: the tables go without statistics.
+    let landed: Vec<(String, Option<u64>)> = options
         .tables
         .iter()
-        .map(|t| (t.ods_inc_name(), 0))
+        .map(|t| (t.ods_inc_name(), None))
         .collect();
     let job = capture(&source, sink.as_mut(), &catalog, &options, &progress);
     let figures = tokio::select! {

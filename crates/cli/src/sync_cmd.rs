@@ -113,10 +113,10 @@ pub async fn run(
     if let Some(events) = &events {
         match &result {
             Ok(outcome) => {
-                let written: Vec<(String, u64)> = outcome
+                let written: Vec<(String, Option<u64>)> = outcome
                     .reports
                     .iter()
-                    .map(|r| (r.lake_table.clone(), r.rows))
+                    .map(|r| (r.lake_table.clone(), Some(r.rows)))
                     .collect();
                 events.complete(&written).await;
             }

@@ -77,10 +77,13 @@ async fn binlog_capture_lands_the_same_rows_as_the_query_sync() {
     let db = TempDatabase::new(&server, "cdc_same");
     let cdc = Sandbox::with_business(&db.url());
     let sync = Sandbox::with_business(&db.url());
+    let events = cdc.dir.path().join("openlineage.jsonl");
+    let lineage_file = [("MEDLAKE_LINEAGE_FILE", events.to_str().unwrap())];
     simulate_day(&cdc);
-    cdc.run(&["cdc", "--once"]);
+    cdc.run_env(&["cdc", "--once"], &lineage_file);
     simulate_day(&cdc);
-    cdc.run(&["cdc", "--once"]);
+    cdc.run_env(&["cdc", "--once"], &lineage_file);
+    crate::lineage::capture_runs_send_valid_events(&events, 2);
     for day in days(START, 2) {
         sync.run(&["sync", "--day", &day, "--only", "inc"]);
     }

@@ -361,3 +361,29 @@ fn events_reach_an_http_receiver_through_retries_and_a_failing_step_emits_fail()
     // A step skipped because its input failed never started.
     assert!(of("build.dws_hospital_nd", "START").is_empty());
 }
+
+/// The events `medlake cdc --once` wrote to `file` over `runs` runs: valid against the
+/// official schemas, paired, and each COMPLETE naming the change-record tables it landed
+/// with their column lineage from the business tables.
+pub(crate) fn capture_runs_send_valid_events(file: &Path, runs: usize) {
+    let (ok, report) = validate(file, &[]);
+    assert!(ok, "{report}");
+    let all = events(file);
+    let complete: Vec<_> = all
+        .iter()
+        .filter(|e| e["job"]["name"] == "capture" && e["eventType"] == "COMPLETE")
+        .collect();
+    assert_eq!(complete.len(), runs, "one COMPLETE per capture run");
+    let payments = complete[0]["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "ods_payment_inc")
+        .expect("the payments' change records are an output");
+    let amount = &payments["facets"]["columnLineage"]["fields"]["data.payment_amount"];
+    assert_eq!(amount["inputFields"][0]["name"], "payment", "{amount}");
+    assert_eq!(
+        amount["inputFields"][0]["field"], "payment_amount",
+        "{amount}"
+    );
+}
