@@ -127,8 +127,7 @@ fn build_events(config: &Config, emitter: Emitter) -> BuildEvents {
     BuildEvents {
         emitter,
         job_namespace: config.lineage.namespace.clone(),
-        lake_namespace: crate::lineage_cmd::lake_namespace(config),
-        business_namespace: medlake_source::redact_url(&config.business.url),
+        namespaces: crate::lineage_cmd::namespaces(config),
     }
 }
 

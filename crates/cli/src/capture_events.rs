@@ -4,20 +4,19 @@
 //! FAIL with the error, which names tables and columns, never values.
 
 use medlake_lineage::openlineage::{
-    DatasetRef, Emitter, EventType, JobType, OutputDataset, OutputStats, RunEvent, RunRef,
+    Emitter, EventType, JobType, Namespaces, OutputDataset, OutputStats, RunEvent, RunRef,
 };
-use medlake_lineage::{all_ods_lineage, DatasetLineage, NodeKind};
+use medlake_lineage::{all_ods_lineage, DatasetLineage};
 
 use crate::config::Config;
-use crate::lineage_cmd::lake_namespace;
+use crate::lineage_cmd::namespaces;
 
 /// One landing run's events (nothing is sent when no transport is configured).
 pub struct LandingRun {
     emitter: Emitter,
     run: RunRef,
     job_type: JobType,
-    lake_namespace: String,
-    business_namespace: String,
+    namespaces: Namespaces,
     ods: Vec<DatasetLineage>,
 }
 
@@ -36,8 +35,7 @@ impl LandingRun {
             emitter: emitter.clone(),
             run: RunRef::new(config.lineage.namespace.clone(), job),
             job_type,
-            lake_namespace: lake_namespace(config),
-            business_namespace: medlake_source::redact_url(&config.business.url),
+            namespaces: namespaces(config),
             ods: all_ods_lineage(),
         };
         run.send(EventType::Start, &[], None).await;
@@ -63,8 +61,7 @@ impl LandingRun {
             if let Some(l) = lineage {
                 inputs.extend(l.input_datasets());
             }
-            let mut out =
-                OutputDataset::new(DatasetRef::new(self.lake_namespace.clone(), table.clone()));
+            let mut out = OutputDataset::new(self.namespaces.dataset(table));
             out.lineage = lineage;
             out.stats = rows.map(|rows| OutputStats {
                 rows,
@@ -75,12 +72,9 @@ impl LandingRun {
         }
         event.inputs = inputs
             .into_iter()
-            .map(|t| DatasetRef::new(self.business_namespace.clone(), t))
+            .map(|t| self.namespaces.dataset(&t))
             .collect();
-        let namespace_of = |name: &str| match medlake_lineage::kind_of(name) {
-            NodeKind::Business => self.business_namespace.clone(),
-            _ => self.lake_namespace.clone(),
-        };
+        let namespace_of = |name: &str| self.namespaces.of(name);
         self.emitter.emit(&event.to_json(&namespace_of)).await;
     }
 }

@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
-use medlake_lineage::openlineage::Emitter;
+use medlake_lineage::openlineage::{Emitter, Namespaces};
 use medlake_lineage::{phi_columns, Direction, LineageGraph, PhiColumn};
 use medlake_serve::lineage_graph::{phi_declarations, platform_graph};
 use medlake_warehouse::Project;
@@ -165,16 +165,22 @@ pub fn warn_undeclared_phi(config: &Config, project: &Project) {
     }
 }
 
-/// The lake's namespace in OpenLineage events: its URL, a local folder as `file://` with
-/// an absolute path (so two machines' lakes never share a name by accident).
-pub fn lake_namespace(config: &Config) -> String {
+/// The namespaces of this installation's datasets in OpenLineage events: the lake's URL (a
+/// local folder as `file://` with an absolute path, so two machines' lakes never share a
+/// name by accident) and the business database's URL without its password.
+pub fn namespaces(config: &Config) -> Namespaces {
     let url = config.lake.url.trim();
-    if url.contains("://") {
-        return medlake_source::redact_url(url);
+    let lake = if url.contains("://") {
+        medlake_source::redact_url(url)
+    } else {
+        let path = std::path::Path::new(url);
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        format!("file://{}", absolute.display())
+    };
+    Namespaces {
+        lake,
+        business: medlake_source::redact_url(&config.business.url),
     }
-    let path = std::path::Path::new(url);
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    format!("file://{}", absolute.display())
 }
 
 /// Says on stderr how many OpenLineage events could not be delivered (they are in the

@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use medlake_catalog::Catalog;
 use medlake_lineage::{LineageGraph, PhiDeclarations, StoreError};
-use medlake_warehouse::{Project, StepKind};
+use medlake_warehouse::Project;
 
 use crate::dashboards::Dashboards;
 
@@ -31,8 +31,7 @@ pub fn platform_graph(
 pub fn phi_declarations(project: &Project) -> PhiDeclarations {
     let mut decl = PhiDeclarations::default();
     for step in &project.steps {
-        if let StepKind::Model(m) = &step.kind {
-            let d = &m.declaration;
+        if let Some(d) = step.declaration() {
             decl.declared
                 .insert(step.name.clone(), d.phi.iter().cloned().collect());
             decl.deidentified

@@ -5,7 +5,8 @@
 
 use chrono::NaiveDate;
 use medlake_lineage::openlineage::{
-    DatasetRef, Emitter, EventType, JobType, OutputDataset, OutputStats, RunEvent, RunRef,
+    DatasetRef, Emitter, EventType, JobType, Namespaces, OutputDataset, OutputStats, RunEvent,
+    RunRef,
 };
 
 use crate::materialize::Written;
@@ -18,22 +19,11 @@ pub struct BuildEvents {
     pub emitter: Emitter,
     /// The jobs' namespace (one medlake installation).
     pub job_namespace: String,
-    /// The lake's URL: the namespace of lake tables.
-    pub lake_namespace: String,
-    /// The business database's URL (without a password): the namespace of business tables.
-    pub business_namespace: String,
+    /// The namespaces of the lake's and the business database's tables.
+    pub namespaces: Namespaces,
 }
 
 impl BuildEvents {
-    /// The namespace of dataset `name`: the business database's for business tables, the
-    /// lake's for the rest.
-    fn namespace_of(&self, name: &str) -> String {
-        match medlake_lineage::kind_of(name) {
-            medlake_lineage::NodeKind::Business => self.business_namespace.clone(),
-            _ => self.lake_namespace.clone(),
-        }
-    }
-
     /// The run of a day's build.
     pub(crate) fn day_run(&self) -> RunRef {
         RunRef::new(self.job_namespace.clone(), "build")
@@ -93,15 +83,12 @@ impl BuildEvents {
         step.depends_on
             .iter()
             .chain(&step.sources)
-            .map(|name| DatasetRef::new(self.lake_namespace.clone(), name.clone()))
+            .map(|name| self.namespaces.dataset(name))
             .collect()
     }
 
     fn output<'a>(&self, step: &Step, written: &'a Written) -> OutputDataset<'a> {
-        let mut out = OutputDataset::new(DatasetRef::new(
-            self.lake_namespace.clone(),
-            step.name.clone(),
-        ));
+        let mut out = OutputDataset::new(self.namespaces.dataset(&step.name));
         out.schema = written
             .schema
             .fields()
@@ -123,7 +110,7 @@ impl BuildEvents {
 
     async fn send(&self, event: &RunEvent<'_>) {
         if self.emitter.is_enabled() {
-            let json = event.to_json(&|name: &str| self.namespace_of(name));
+            let json = event.to_json(&|name: &str| self.namespaces.of(name));
             self.emitter.emit(&json).await;
         }
     }

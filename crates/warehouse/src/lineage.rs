@@ -20,7 +20,9 @@ use medlake_lineage::{
 };
 
 use crate::error::WarehouseError;
-use crate::metrics::{instance_name, Measure, MeasureKind, MetricCatalog, METRIC_VALUE_TABLE};
+use crate::metrics::{
+    instance_name, Dimension, Measure, MeasureKind, MetricCatalog, METRIC_VALUE_TABLE,
+};
 use crate::partials::{Combine, METRIC_PARTIAL_TABLE};
 use crate::template::{render, Vars};
 use crate::window_merge::window_start;
@@ -94,8 +96,14 @@ pub(crate) async fn partials_lineage(
         for c in &measure.columns {
             medlake_lineage::field::merge_inputs(&mut number, &c.inputs, |s| s);
         }
-        for (key, _) in dimension_columns(metrics, m, source) {
-            medlake_lineage::field::add_input(&mut keys, key, Subtype::Identity);
+        for dim in m
+            .dimensions
+            .iter()
+            .filter_map(|d| metrics.dimensions.get(d))
+        {
+            for field in dimension_fields(source, dim).into_iter().flatten() {
+                medlake_lineage::field::add_input(&mut keys, field, Subtype::Identity);
+            }
         }
         datasets.push(measure);
     }
@@ -146,9 +154,9 @@ pub(crate) async fn values_lineage(
                 .iter()
                 .filter_map(|d| metrics.dimensions.get(d))
             {
-                for (column, into) in [(&dim.key, &mut keys), (&dim.label, &mut labels)] {
-                    if let Some(c) = column {
-                        let field = FieldRef::new(source.clone(), c.clone());
+                let [key, label] = dimension_fields(source, dim);
+                for (field, into) in [(key, &mut keys), (label, &mut labels)] {
+                    if let Some(field) = field {
                         medlake_lineage::field::add_input(into, field, Subtype::Identity);
                     }
                 }
@@ -253,18 +261,9 @@ fn measure_from_plan(m: &Measure, plan: &LogicalPlan) -> DatasetLineage {
     }
 }
 
-/// The source columns a dimension groups a measure by (key, then label).
-fn dimension_columns(
-    metrics: &MetricCatalog,
-    m: &Measure,
-    source: &str,
-) -> Vec<(FieldRef, Subtype)> {
-    m.dimensions
-        .iter()
-        .filter_map(|d| metrics.dimensions.get(d))
-        .flat_map(|d| d.key.iter().chain(d.label.iter()))
-        .map(|c| (FieldRef::new(source, c.as_str()), Subtype::GroupBy))
-        .collect()
+/// The columns of `source` a dimension groups by: its key and the label shown beside it.
+fn dimension_fields(source: &str, dim: &Dimension) -> [Option<FieldRef>; 2] {
+    [&dim.key, &dim.label].map(|c| c.as_ref().map(|c| FieldRef::new(source, c.as_str())))
 }
 
 fn instance_lineage(
@@ -279,9 +278,8 @@ fn instance_lineage(
     medlake_lineage::field::add_input(&mut inputs, measure, Subtype::Aggregation);
     let mut rows = Inputs::new();
     if let (Some(source), Some(dim)) = (source, metrics.dimensions.get(dimension)) {
-        for c in dim.key.iter().chain(dim.label.iter()) {
-            let key = FieldRef::new(source, c.as_str());
-            medlake_lineage::field::add_input(&mut rows, key, Subtype::GroupBy);
+        for field in dimension_fields(source, dim).into_iter().flatten() {
+            medlake_lineage::field::add_input(&mut rows, field, Subtype::GroupBy);
         }
     }
     DatasetLineage {

@@ -51,6 +51,14 @@ pub struct Step {
 }
 
 impl Step {
+    /// The declaration at the head of its model (none for the steps made in Rust).
+    pub fn declaration(&self) -> Option<&crate::model::Declaration> {
+        match &self.kind {
+            StepKind::Model(m) => Some(&m.declaration),
+            _ => None,
+        }
+    }
+
     /// Its description, for listings.
     pub fn description(&self) -> &str {
         match &self.kind {

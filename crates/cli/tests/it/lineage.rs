@@ -81,9 +81,9 @@ fn every_column_and_instance_reaches_the_business(g: &LineageGraph) {
 /// reads nothing would be lineage gone missing.
 fn declared_constant(g: &LineageGraph, field: &FieldRef) -> bool {
     let project = medlake_warehouse::Project::builtin().unwrap();
-    let in_header = |f: &FieldRef| match project.step(&f.dataset).map(|s| &s.kind) {
-        Some(medlake_warehouse::StepKind::Model(m)) => m.declaration.constant.contains(&f.field),
-        _ => false,
+    let in_header = |f: &FieldRef| {
+        let declaration = project.step(&f.dataset).and_then(|s| s.declaration());
+        declaration.is_some_and(|d| d.constant.contains(&f.field))
     };
     let declared = |f: &FieldRef| {
         in_header(f)

@@ -24,3 +24,29 @@ pub use event::{
     RUN_EVENT_SCHEMA_URL,
 };
 pub use transport::{validate_url, DeliveryCounts, Emitter, TransportConfig, TransportError};
+
+/// Where an installation's datasets live, as events name them: business tables in the
+/// business database's namespace (its URL without a password), everything else (lake
+/// tables, metrics) in the lake's (its URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespaces {
+    /// The lake's URL.
+    pub lake: String,
+    /// The business database's URL, without its password.
+    pub business: String,
+}
+
+impl Namespaces {
+    /// The namespace of dataset `name`.
+    pub fn of(&self, name: &str) -> String {
+        match crate::graph::kind_of(name) {
+            crate::graph::NodeKind::Business => self.business.clone(),
+            _ => self.lake.clone(),
+        }
+    }
+
+    /// Dataset `name` in its namespace.
+    pub fn dataset(&self, name: &str) -> DatasetRef {
+        DatasetRef::new(self.of(name), name)
+    }
+}

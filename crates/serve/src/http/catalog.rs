@@ -21,7 +21,7 @@ use medlake_lineage::{
     METRIC_PREFIX,
 };
 use medlake_warehouse::metrics::MeasureKind;
-use medlake_warehouse::{Declaration, Project, StepKind};
+use medlake_warehouse::{Declaration, Project};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -91,14 +91,7 @@ impl AppState {
 
 /// The declaration of the model that makes table `name`, if a model does.
 pub(super) fn declaration<'a>(project: Option<&'a Project>, name: &str) -> Option<&'a Declaration> {
-    project?
-        .steps
-        .iter()
-        .find(|s| s.name == name)
-        .and_then(|s| match &s.kind {
-            StepKind::Model(m) => Some(&m.declaration),
-            _ => None,
-        })
+    project?.step(name)?.declaration()
 }
 
 #[derive(Deserialize)]
