@@ -17,6 +17,16 @@ specialty_label = "Department, e.g. 儿科."
 consultation_fee = "Current fee of one consultation, CNY."
 hospital_id = "The doctor's hospital."
 registered_date = "Day of registration."
+
+[[checks]]
+kind = "unique"
+columns = ["doctor_id"]
+
+[[checks]]
+kind = "relationships"
+column = "hospital_id"
+to = "dim_hospital.hospital_id"
+description = "Every doctor works at a hospital of the day's hospital dimension."
 */
 SELECT
     d.id AS doctor_id,

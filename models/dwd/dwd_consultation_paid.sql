@@ -13,6 +13,39 @@ patient_id = "Patient."
 doctor_id = "Doctor."
 paid_time = "Event time (local)."
 amount = "Amount paid, CNY."
+
+[[checks]]
+kind = "unique"
+columns = ["payment_id"]
+description = "The grain: one row per paid fee."
+
+[[checks]]
+kind = "unique"
+columns = ["consultation_id"]
+description = "A consultation's fee is paid once (a second payment is a double charge)."
+
+[[checks]]
+kind = "not_null"
+columns = ["payment_id", "consultation_id", "doctor_id", "amount"]
+
+[[checks]]
+kind = "range"
+column = "amount"
+min = 0
+
+[[checks]]
+kind = "relationships"
+column = "doctor_id"
+to = "dim_doctor.doctor_id"
+description = "Every paid consultation's doctor is in the day's doctor dimension."
+
+[[checks]]
+kind = "distribution"
+column = "amount"
+measure = "mean"
+band = 0.5
+severity = "warn"
+description = "The mean fee paid stays within 50% of the trailing week's."
 */
 WITH pay AS (
     SELECT

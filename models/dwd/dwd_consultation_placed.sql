@@ -18,6 +18,22 @@ title_label = "Doctor's title on the day."
 specialty_label = "Doctor's specialty."
 patient_gender = "Patient gender label."
 age_group = "Patient age group on the day."
+
+[[checks]]
+kind = "unique"
+columns = ["consultation_id"]
+
+[[checks]]
+kind = "relationships"
+column = "doctor_id"
+to = "dim_doctor.doctor_id"
+
+[[checks]]
+kind = "volume"
+baseline = "daily"
+days = 7
+band = 0.4
+description = "The day's consultations within 40% of the trailing week's mean (a drop means lost data)."
 */
 WITH c AS (
     SELECT

@@ -8,6 +8,17 @@ consultation_id = "Consultation reviewed."
 reviewed_time = "Event time (local)."
 rating = "1-5."
 is_good = "rating = 5."
+
+[[checks]]
+kind = "range"
+column = "rating"
+min = 1
+max = 5
+description = "Ratings are 1 to 5 stars."
+
+[[checks]]
+kind = "unique"
+columns = ["consultation_id"]
 */
 WITH r AS (
     SELECT

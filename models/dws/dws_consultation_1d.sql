@@ -18,6 +18,17 @@ rx_paid_amount = "Amount of prescriptions paid, CNY."
 review_count = "Reviews written."
 good_review_count = "Reviews with rating 5."
 rating_sum = "Sum of ratings."
+
+[[checks]]
+kind = "reconcile"
+left = "SELECT sum(paid_amount) FROM dws_consultation_1d"
+right = "SELECT sum(amount) FROM dwd_consultation_paid WHERE dt = '{{ dt }}'"
+description = "The day's summary holds every fee paid that day."
+
+[[checks]]
+kind = "range"
+column = "rating_sum"
+min = 0
 */
 WITH events AS (
     SELECT doctor_id, hospital_id, hospital_name, hospital_level, province, city, title_label, specialty_label, patient_gender, age_group,

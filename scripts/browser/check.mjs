@@ -4,7 +4,9 @@
 // error, failed request or empty chart, and saves a screenshot of each step.
 //
 // With MEDLAKE_ADMIN_ACCOUNT and MEDLAKE_ADMIN_PASSWORD it then logs in as that admin and
-// opens the permissions and audit page: audit rows, a search, the policy file in force.
+// opens the permissions and audit page: audit rows, a search, the policy file in force;
+// then the data quality page: the table grid, a day with a check that did not pass, and
+// that check's history chart.
 //
 // Usage: node check.mjs BASE_URL ACCOUNT SCREENSHOT_DIR   (password in MEDLAKE_PASSWORD)
 import { chromium } from "playwright-core";
@@ -200,6 +202,44 @@ if (adminAccount) {
   seen.policyFile = (await adminPage.$eval("#policy-editor", (e) => e.value)).includes("[[policy]]");
   await adminPage.screenshot({ path: `${shots}/50-permissions-and-audit.png`, fullPage: false });
   seen.screenshots.push(`${shots}/50-permissions-and-audit.png`);
+
+  // Data quality: the tables of the newest day checked; when every check of that day
+  // passed, the day the day list marks with warnings or failures (the fixture injects a
+  // fault on one day); a check that did not pass, and its history drawn.
+  await adminPage.click('a[href="#quality"]');
+  await adminPage.waitForSelector("#q-tables .q-tile");
+  const issues = () => adminPage.$eval("#q-summary", (s) => Number(s.dataset.warn) + Number(s.dataset.fail));
+  if ((await issues()) === 0) {
+    const day = await adminPage.$eval("#q-day", (s) => [...s.options].find((o) => Number(o.dataset.issues) > 0)?.value);
+    if (!day) problems.push("quality: no day in the day list has a check that did not pass");
+    else {
+      await adminPage.selectOption("#q-day", day);
+      // A selector, not waitForFunction: the page's CSP forbids the eval its polling uses.
+      await adminPage.waitForSelector(`#q-summary[data-day="${day}"]`);
+      await adminPage.waitForSelector("#q-tables .q-tile");
+    }
+  }
+  seen.qualityDay = await adminPage.$eval("#q-summary", (s) => s.dataset.day);
+  seen.qualityTables = await adminPage.$$eval("#q-tables .q-tile", (t) => t.length);
+  seen.qualityIssues = await issues();
+  if (seen.qualityTables === 0) problems.push("quality: the page shows no table");
+  const statuses = await adminPage.$$eval("#q-tables .q-status, #q-failing .q-status", (s) => s.map((x) => x.textContent));
+  if (!statuses.some((s) => s !== "pass")) problems.push("quality: no status other than pass is shown");
+  seen.qualityFailing = await adminPage.$$eval("#q-failing tbody tr", (r) => r.length);
+  if (seen.qualityFailing === 0) problems.push("quality: no check that did not pass is listed");
+  else {
+    await adminPage.click("#q-failing tbody tr");
+    await adminPage.waitForSelector("#q-check-chart canvas");
+    await adminPage.waitForSelector("#q-check-history tbody tr");
+    seen.qualityHistoryPoints = await adminPage.evaluate(() => {
+      const chart = echarts.getInstanceByDom(document.getElementById("q-check-chart"));
+      return chart ? ((chart.getOption().series[0] || {}).data || []).length : 0;
+    });
+    if (!seen.qualityHistoryPoints) problems.push("quality: the check's history chart has no points");
+  }
+  await adminPage.waitForTimeout(300);
+  await adminPage.screenshot({ path: `${shots}/51-quality.png`, fullPage: true });
+  seen.screenshots.push(`${shots}/51-quality.png`);
   await admin.close();
 }
 

@@ -84,6 +84,13 @@ struct DayFigures {
     rows: u64,
     /// Seconds the steps spent on lineage (read off the plans, recorded in the catalog).
     lineage_seconds: f64,
+    /// Seconds spent on quality checks and profiles: the ODS tables' before the steps
+    /// (not part of `step_seconds`) and each model's inside its step.
+    #[serde(default)]
+    checks_seconds: f64,
+    /// Of those, the ODS tables' (run before the steps, outside `step_seconds`).
+    #[serde(default)]
+    source_checks_seconds: f64,
     /// Seconds of all steps together (steps run side by side: work, not wall time).
     step_seconds: f64,
     /// Each model: name, seconds, rows.
@@ -137,6 +144,8 @@ pub async fn build_one_day(dir: &std::path::Path, day: NaiveDate) -> Result<()> 
         peak_rss: peak_rss_bytes(),
         rows: report.rows(),
         lineage_seconds: report.lineage_seconds(),
+        checks_seconds: report.checks_seconds(),
+        source_checks_seconds: report.source_checks_seconds,
         step_seconds: report.steps.iter().map(|s| s.seconds).sum(),
         steps: report
             .steps
@@ -159,6 +168,13 @@ fn print_summary(days: &[DayFigures]) {
     println!(
         "\nlineage (read off the plans and recorded): {lineage:.2} s of {work:.2} s of step work over the run ({:.1}%)",
         100.0 * lineage / work.max(1e-9)
+    );
+    let checks: f64 = days.iter().map(|d| d.checks_seconds).sum();
+    let sources: f64 = days.iter().map(|d| d.source_checks_seconds).sum();
+    let work_with_sources = work + sources;
+    println!(
+        "quality checks and profiles (write-audit-publish): {checks:.2} s of {work_with_sources:.2} s of build work over the run ({:.1}%; {sources:.2} s of it the ODS tables' before the steps)",
+        100.0 * checks / work_with_sources.max(1e-9)
     );
     let max = days.iter().map(|d| d.seconds).fold(0.0, f64::max);
     let peak = days.iter().map(|d| d.peak_rss).max().unwrap_or(0);

@@ -15,12 +15,12 @@
 //! lock; a connection that broke is opened again on the next call.
 
 use std::error::Error as StdError;
-use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 
 use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use rusqlite::types::Value as SqliteValue;
 
+use crate::pg_connection::PgConnection;
 use crate::{CatalogError, Result};
 
 /// One value crossing the query layer.
@@ -173,6 +173,42 @@ impl Db {
                                 .map(Row)
                         })
                         .collect()
+                })
+            }
+        }
+    }
+
+    /// Runs one statement for each parameter list, all in one transaction (many rows in
+    /// one commit, not one commit per row).
+    pub(crate) fn execute_many(&self, sql: &str, rows: Vec<Vec<SqlValue>>) -> Result<u64> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut conn = lock(conn);
+                let tx = conn.transaction()?;
+                let mut changed = 0;
+                {
+                    let mut statement = tx.prepare(sql)?;
+                    for params in rows {
+                        let values = params.into_iter().map(to_sqlite);
+                        changed += statement.execute(rusqlite::params_from_iter(values))? as u64;
+                    }
+                }
+                tx.commit()?;
+                Ok(changed)
+            }
+            Db::Postgres(pg) => {
+                let sql = postgres_placeholders(sql);
+                pg.run(move |client| {
+                    let mut tx = client.transaction()?;
+                    let statement = tx.prepare(sql.as_str())?;
+                    let mut changed = 0;
+                    for params in &rows {
+                        let refs: Vec<&(dyn ToSql + Sync)> =
+                            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                        changed += tx.execute(&statement, &refs)?;
+                    }
+                    tx.commit()?;
+                    Ok(changed)
                 })
             }
         }
@@ -376,93 +412,6 @@ impl<'a> FromSql<'a> for SqlValue {
     }
 }
 
-/// A statement for the connection thread.
-type Job = Box<dyn FnOnce(&mut Option<postgres::Client>) + Send>;
-
-/// The PostgreSQL connection, owned by a thread of its own (see the module doc).
-pub(crate) struct PgConnection {
-    jobs: Mutex<mpsc::Sender<Job>>,
-    /// The URL without its password, for messages.
-    shown: String,
-}
-
-impl PgConnection {
-    /// Connects to `url` (`postgres://user:password@host:port/database`).
-    pub(crate) fn connect(url: &str) -> Result<PgConnection> {
-        let shown = without_password(url);
-        let config: postgres::Config =
-            url.parse()
-                .map_err(|e: postgres::Error| CatalogError::Open {
-                    path: shown.clone(),
-                    reason: e.to_string(),
-                })?;
-        let (jobs, inbox) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("medlake-catalog".into())
-            .spawn(move || {
-                let mut client: Option<postgres::Client> = None;
-                for job in inbox {
-                    if client.as_ref().is_none_or(postgres::Client::is_closed) {
-                        client = config.connect(postgres::NoTls).ok();
-                    }
-                    job(&mut client);
-                }
-            })
-            .map_err(|e| CatalogError::Open {
-                path: shown.clone(),
-                reason: e.to_string(),
-            })?;
-        let connection = PgConnection {
-            jobs: Mutex::new(jobs),
-            shown,
-        };
-        connection.run(|client| client.batch_execute("SELECT 1"))?;
-        Ok(connection)
-    }
-
-    /// Runs `work` on the connection and waits for its result.
-    fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut postgres::Client) -> std::result::Result<T, postgres::Error>
-            + Send
-            + 'static,
-    ) -> Result<T> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        let shown = self.shown.clone();
-        let job: Job = Box::new(move |client| {
-            let result = match client {
-                Some(client) => work(client).map_err(CatalogError::from),
-                None => Err(CatalogError::Open {
-                    path: shown,
-                    reason: "the catalog database cannot be reached".into(),
-                }),
-            };
-            let _ = reply.send(result);
-        });
-        let gone = || CatalogError::Open {
-            path: self.shown.clone(),
-            reason: "the catalog connection thread has stopped".into(),
-        };
-        self.jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(job)
-            .map_err(|_| gone())?;
-        answer.recv().map_err(|_| gone())?
-    }
-}
-
-/// `url` with its password replaced by `***`.
-pub(crate) fn without_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,13 +428,5 @@ mod tests {
             "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, n BIGINT, b BYTEA)"
         );
         assert_eq!(Db::migration_sql(sql, false), sql);
-    }
-
-    #[test]
-    fn a_password_never_shows() {
-        assert_eq!(
-            without_password("postgres://medlake:s3cret@db:5432/catalog"),
-            "postgres://medlake:***@db:5432/catalog"
-        );
     }
 }

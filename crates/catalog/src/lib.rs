@@ -39,7 +39,9 @@ mod capture;
 mod db;
 mod lineage;
 mod logins;
+mod pg_connection;
 mod policies;
+mod quality;
 mod runs;
 mod sessions;
 
@@ -49,10 +51,12 @@ pub use capture::{CaptureState, Position};
 pub use lineage::LineageRecord;
 pub use logins::{LoginEvent, LoginRecord};
 pub use policies::PolicyVersion;
+pub use quality::{CheckFilter, CheckRecord, CheckStatus, ProfileRecord, SOURCE_RECONCILE_CHECK};
 pub use runs::{Outcome, RunKind, RunRecord};
 pub use sessions::WebSession;
 
-use db::{Db, PgConnection};
+use db::Db;
+use pg_connection::PgConnection;
 
 /// What can go wrong in the catalog.
 #[derive(Debug, Error)]
@@ -222,6 +226,43 @@ const MIGRATIONS: &[&str] = &[
         version TEXT NOT NULL,
         built TEXT NOT NULL,
         PRIMARY KEY (step, dt)
+    );",
+    // Data quality (quality.rs): every check run's result, and the column profiles of each
+    // partition checked (the history `volume` and `distribution` checks compare against).
+    // Numbers that may be fractional are kept as text (the catalog stores no floats).
+    "CREATE TABLE dq_check_result (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER,
+        check_id TEXT NOT NULL,
+        table_name TEXT NOT NULL,
+        dt TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        observed TEXT,
+        expected TEXT NOT NULL,
+        failing_rows INTEGER NOT NULL,
+        sample TEXT,
+        message TEXT,
+        seconds TEXT NOT NULL,
+        checked_at TEXT NOT NULL
+    );
+    CREATE INDEX dq_check_result_day ON dq_check_result(dt, table_name, id);
+    CREATE INDEX dq_check_result_check ON dq_check_result(check_id, dt, id);
+    CREATE TABLE dq_profile (
+        table_name TEXT NOT NULL,
+        dt TEXT NOT NULL,
+        column_name TEXT NOT NULL,
+        row_count INTEGER NOT NULL,
+        null_count INTEGER NOT NULL,
+        distinct_count INTEGER,
+        min_value TEXT,
+        max_value TEXT,
+        mean TEXT,
+        p50 TEXT,
+        p95 TEXT,
+        profiled TEXT NOT NULL,
+        PRIMARY KEY (table_name, dt, column_name)
     );",
 ];
 

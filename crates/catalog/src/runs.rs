@@ -16,15 +16,19 @@ pub enum RunKind {
     Build,
     /// Change capture from a binlog (one run per `medlake cdc` invocation).
     Cdc,
+    /// The quality checks of one table's partition run apart from a model's build: an ODS
+    /// table's checks before a build reads it, or `medlake check`.
+    Check,
 }
 
 impl RunKind {
     /// Every kind, for listings and checks.
-    pub const ALL: [RunKind; 4] = [
+    pub const ALL: [RunKind; 5] = [
         RunKind::FullSync,
         RunKind::IncSync,
         RunKind::Build,
         RunKind::Cdc,
+        RunKind::Check,
     ];
 
     /// The name stored in the catalog and shown to people.
@@ -34,6 +38,7 @@ impl RunKind {
             RunKind::IncSync => "inc-sync",
             RunKind::Build => "build",
             RunKind::Cdc => "cdc",
+            RunKind::Check => "check",
         }
     }
 

@@ -41,6 +41,10 @@ pub struct BuildArgs {
     /// Extra attempts of a failing model (default from config: warehouse.retries).
     #[arg(long)]
     pub retries: Option<u32>,
+    /// Publish every partition without running the quality checks (an emergency: each
+    /// step's run record says the checks were skipped).
+    #[arg(long)]
+    pub skip_checks: bool,
 }
 
 /// The days `args` name, or the latest synced day.
@@ -88,6 +92,7 @@ pub fn options(args: &BuildArgs, config: &Config, project: &Project) -> Result<B
             .max(1),
         retries: args.retries.unwrap_or(config.warehouse.retries),
         only,
+        skip_checks: args.skip_checks,
         ..Default::default()
     })
 }
@@ -146,6 +151,13 @@ pub fn print_day(report: &DayBuild) {
             StepOutcome::Succeeded => String::new(),
         };
         println!("  {:<34} {what}", s.name);
+    }
+    for s in steps.iter().filter(|s| !s.warnings.is_empty()) {
+        println!(
+            "  {:<34} published with warnings: {}",
+            s.name,
+            s.warnings.join("; ")
+        );
     }
     println!(
         "{}: {} models built, {} rows, {:.1} s{}",

@@ -36,6 +36,11 @@ pub struct DemoArgs {
     /// Stop after building instead of serving the web UI and PostgreSQL protocol.
     #[arg(long)]
     pub no_serve: bool,
+    /// A fault injected on one day (two thirds into the run) for the quality gate to catch,
+    /// so the quality page has something to show; `none` for a clean run. Kinds: see
+    /// `medlake simulate --help`.
+    #[arg(long, default_value = "duplicate_payments", value_name = "KIND|none")]
+    pub fault: String,
 }
 
 /// Measures shown at the end of the demo, overall, for the last day and its 7-day window.
@@ -100,10 +105,15 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
     let mut handles: Option<Handles> = None;
     let mut mismatches = Vec::new();
     let mut business_rows = 0u64;
+    let (fault_day, fault) = demo_fault(args)?;
+    let mut stopped = Vec::new();
     for day_index in 0..args.days {
         let day = args.start + chrono::Duration::days(i64::from(day_index));
         bar.set_message(day.to_string());
-        let plan = SimulationPlan::from_config(&config, 1);
+        let mut plan = SimulationPlan::from_config(&config, 1);
+        if day_index == fault_day {
+            plan.faults = fault.clone();
+        }
         business_rows += simulate_cmd::simulate(&config.business.url, &plan, true)
             .await?
             .rows_written;
@@ -131,8 +141,21 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
             .await
             .with_context(|| format!("build of {day}"))?;
         if !built.succeeded() {
-            build_cmd::print_day(&built);
-            bail!("the warehouse build of {day} failed (see above)");
+            if day_index != fault_day || fault.is_empty() {
+                build_cmd::print_day(&built);
+                bail!("the warehouse build of {day} failed (see above)");
+            }
+            // The injected fault: the quality gate kept that day out of the reports.
+            stopped.extend(
+                built
+                    .blocked_sources
+                    .iter()
+                    .map(|(table, why)| format!("{day} {table}: {why}")),
+            );
+            stopped.extend(built.steps.iter().filter_map(|s| match &s.outcome {
+                medlake_warehouse::StepOutcome::Failed(why) => Some(format!("{day} {why}")),
+                _ => None,
+            }));
         }
         build_seconds += built.seconds;
         handles = Some(h);
@@ -162,6 +185,7 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
             mismatches.join(", ")
         );
     }
+    print_quality(&h.catalog, &fault, &stopped)?;
     let last = args.start + chrono::Duration::days(i64::from(args.days) - 1);
     print_headlines(&h.lake, &project, last).await?;
     let exe = std::env::current_exe().ok();
@@ -204,6 +228,46 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
         Some(&config_path),
     )
     .await
+}
+
+/// The day (index) and faults the demo injects: two thirds into the run.
+fn demo_fault(args: &DemoArgs) -> Result<(u32, medlake_sim::Faults)> {
+    let day = args.days * 2 / 3;
+    if args.fault == "none" {
+        return Ok((day, medlake_sim::Faults::none()));
+    }
+    let faults = medlake_sim::Faults::parse(&args.fault, 0.05, Vec::new())
+        .with_context(|| format!("--fault {}", args.fault))?;
+    Ok((day, faults))
+}
+
+/// What the checks found over the run, and what the gate kept out of the reports.
+fn print_quality(
+    catalog: &medlake_catalog::Catalog,
+    fault: &medlake_sim::Faults,
+    stopped: &[String],
+) -> Result<()> {
+    use medlake_catalog::CheckStatus;
+    let results = catalog.check_results(&medlake_catalog::CheckFilter {
+        latest: true,
+        ..Default::default()
+    })?;
+    let count = |s: CheckStatus| results.iter().filter(|r| r.status == s).count();
+    println!(
+        "quality: {} check results over the run: {} passed, {} warned, {} failed, {} could not run",
+        results.len(),
+        count(CheckStatus::Pass),
+        count(CheckStatus::Warn),
+        count(CheckStatus::Fail),
+        count(CheckStatus::Error)
+    );
+    if !fault.is_empty() {
+        println!("  injected fault: {fault}; the quality gate kept it out of the reports:");
+        for line in stopped {
+            println!("    {line}");
+        }
+    }
+    Ok(())
 }
 
 async fn print_headlines(

@@ -7,6 +7,7 @@
 pub mod build_cmd;
 pub mod capture_events;
 pub mod cdc_cmd;
+pub mod check_cmd;
 pub mod config;
 pub mod demo;
 pub mod governance_cmd;

@@ -2,8 +2,8 @@
 //! the crate that owns the capability; errors become one line on stderr.
 
 use medlake_cli::{
-    build_cmd, cdc_cmd, config, demo, governance_cmd, lake_cmd, lineage_cmd, report, serve_cmd,
-    simulate_cmd, sync_cmd,
+    build_cmd, cdc_cmd, check_cmd, config, demo, governance_cmd, lake_cmd, lineage_cmd, report,
+    serve_cmd, simulate_cmd, sync_cmd,
 };
 
 use std::collections::HashMap;
@@ -56,6 +56,9 @@ enum Command {
     /// Build the warehouse (dim, dwd, dws, ads and the metrics) for a day or a range of
     /// days, in dependency order, from the ODS tables of the lake.
     Build(build_cmd::BuildArgs),
+    /// Run the quality checks of existing partitions without building (--day D [--table T]),
+    /// list every declared check (--list), or show a check's history (--history CHECK).
+    Check(check_cmd::CheckArgs),
     /// List the warehouse models with their layer, materialization and inputs.
     Models {
         /// Write the built-in models into this folder (then set warehouse.models to it).
@@ -100,7 +103,7 @@ enum Command {
 fn init_logging(verbose: u8) {
     // delta-rs logs failures it also returns; medlake reports those itself, once.
     let default = match verbose {
-        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn,medlake_warehouse=warn,medlake_cdc=warn,medlake_serve=warn",
+        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn,medlake_warehouse=warn,medlake_quality=warn,medlake_cdc=warn,medlake_serve=warn",
         1 => "info",
         // datafusion-postgres logs each statement's text at debug; statements may hold
         // patient data, so its debug output stays off.
@@ -155,6 +158,7 @@ async fn run(cli: Cli) -> Result<()> {
                 )
             }
         }
+        Command::Check(args) => check_cmd::run(&load()?, &args, cli.quiet).await,
         Command::Models { export } => {
             if let Some(dir) = export {
                 medlake_warehouse::Project::export_builtin(&dir)

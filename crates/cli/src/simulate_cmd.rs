@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
-use medlake_sim::{BusinessWriter, Progress, RowCounts, SimParams, Target, Unit};
+use medlake_sim::{
+    BusinessWriter, FaultKind, Faults, Progress, RowCounts, SimParams, Target, Unit,
+};
 
 use crate::config::Config;
 use crate::progress;
@@ -29,15 +31,54 @@ pub struct SimulateArgs {
     /// Business database to write (default: business.url from the config).
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    /// Inject deterministic data-quality faults into the simulated days, comma-separated:
+    /// null_amounts, duplicate_payments, unknown_status, orphan_doctors, negative_amounts,
+    /// volume_drop, clock_skew, late_arriving (--help describes each).
+    #[arg(long, value_name = "KIND[,KIND...]", long_help = faults_long_help())]
+    pub faults: Option<String>,
+    /// Share of the eligible rows each of the --faults kinds hits, in (0, 1]; volume_drop
+    /// always removes 60% of the day's consultations. Kinds: null_amounts,
+    /// duplicate_payments, unknown_status, orphan_doctors, negative_amounts, volume_drop,
+    /// clock_skew, late_arriving.
+    #[arg(long, value_name = "R", default_value_t = 0.05)]
+    pub fault_rate: f64,
+    /// Days that get the --faults kinds (default: every day this call simulates). Kinds:
+    /// null_amounts, duplicate_payments, unknown_status, orphan_doctors, negative_amounts,
+    /// volume_drop, clock_skew, late_arriving.
+    #[arg(
+        long,
+        value_name = "YYYY-MM-DD[,..]",
+        value_delimiter = ',',
+        requires = "faults"
+    )]
+    pub fault_days: Vec<NaiveDate>,
+}
+
+/// The long help of `--faults`: every kind with what it does, from the simulator itself
+/// so that it never lags behind the kinds it knows.
+fn faults_long_help() -> String {
+    format!(
+        "Inject deterministic data-quality faults into the simulated days (the same seed and \
+         options always hit the same rows), comma-separated kinds:\n{}\n\nWhich faults each \
+         day got is recorded in the business database (table medlake_sim_faults); a day an \
+         interrupted run started keeps its faults when resumed.",
+        FaultKind::help()
+            .lines()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
 }
 
 /// Parameters and length of one simulation call.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SimulationPlan {
     /// Seed, scale, start.
     pub params: SimParams,
     /// Days to add.
     pub days: u32,
+    /// Faults to inject into the days of this call (none by default).
+    pub faults: Faults,
 }
 
 impl SimulationPlan {
@@ -51,6 +92,7 @@ impl SimulationPlan {
                 start: s.start,
             },
             days,
+            faults: Faults::none(),
         }
     }
 }
@@ -66,6 +108,9 @@ pub struct SimulationSummary {
     pub days_done: u32,
     /// Rows per table.
     pub tables: BTreeMap<&'static str, RowCounts>,
+    /// The days this call wrote that carry injected faults, with their faults (as
+    /// recorded in the business database).
+    pub faults: Vec<(NaiveDate, Faults)>,
 }
 
 /// Simulates `plan` into the business database at `url`.
@@ -81,29 +126,46 @@ pub async fn simulate(url: &str, plan: &SimulationPlan, quiet: bool) -> Result<S
         .context("business database")?;
     let bar = progress::steps_bar(0, "simulate", quiet);
     let mut summary = SimulationSummary::default();
-    let state = medlake_sim::simulate(&mut writer, &plan.params, plan.days, |p| match p {
-        Progress::Txns { unit, done, total } => {
-            bar.set_length(total);
-            bar.set_position(done);
-            bar.set_message(match unit {
-                Unit::Population => "population".to_string(),
-                Unit::Day { date, .. } => date.to_string(),
-            });
-        }
-        Progress::UnitDone(stats) => {
-            summary.txns += stats.txns;
-            summary.rows_written += stats.tables.rows();
-            for (table, counts) in stats.tables.iter() {
-                let entry = summary.tables.entry(table).or_default();
-                entry.inserted += counts.inserted;
-                entry.updated += counts.updated;
+    let mut dates = Vec::new();
+    let simulation = medlake_sim::simulate(
+        &mut writer,
+        &plan.params,
+        plan.days,
+        &plan.faults,
+        |p| match p {
+            Progress::Txns { unit, done, total } => {
+                bar.set_length(total);
+                bar.set_position(done);
+                bar.set_message(match unit {
+                    Unit::Population => "population".to_string(),
+                    Unit::Day { date, .. } => date.to_string(),
+                });
             }
-        }
-    })
-    .await
-    .context("simulation")?;
+            Progress::UnitDone(stats) => {
+                if let Unit::Day { date, .. } = stats.unit {
+                    dates.push(date);
+                }
+                summary.txns += stats.txns;
+                summary.rows_written += stats.tables.rows();
+                for (table, counts) in stats.tables.iter() {
+                    let entry = summary.tables.entry(table).or_default();
+                    entry.inserted += counts.inserted;
+                    entry.updated += counts.updated;
+                }
+            }
+        },
+    );
+    let state = simulation.await.context("simulation")?;
     bar.finish_and_clear();
     summary.days_done = state.days_done;
+    let schedule = writer
+        .fault_schedule()
+        .await
+        .context("reading the fault log")?;
+    summary.faults = dates
+        .iter()
+        .filter_map(|d| schedule.get(*d).map(|f| (*d, f.clone())))
+        .collect();
     Ok(summary)
 }
 
@@ -113,6 +175,9 @@ pub async fn run(config: &Config, args: &SimulateArgs, quiet: bool) -> Result<()
     plan.params.seed = args.seed.unwrap_or(plan.params.seed);
     plan.params.scale = args.scale.unwrap_or(plan.params.scale);
     plan.params.start = args.start.unwrap_or(plan.params.start);
+    if let Some(list) = &args.faults {
+        plan.faults = Faults::parse(list, args.fault_rate, args.fault_days.clone())?;
+    }
     let url = args
         .target
         .clone()
@@ -129,6 +194,9 @@ pub async fn run(config: &Config, args: &SimulateArgs, quiet: bool) -> Result<()
         summary.rows_written as f64 / seconds.max(1e-9),
         summary.days_done
     );
+    if args.faults.is_some() || !summary.faults.is_empty() {
+        println!("{}", faults_line(&summary.faults));
+    }
     println!("  {:<22} {:>10} {:>10}", "table", "inserted", "updated");
     for (table, c) in &summary.tables {
         if c.inserted + c.updated > 0 {
@@ -136,4 +204,16 @@ pub async fn run(config: &Config, args: &SimulateArgs, quiet: bool) -> Result<()
         }
     }
     Ok(())
+}
+
+/// One line saying which faults were injected on which days of this call.
+fn faults_line(faults: &[(NaiveDate, Faults)]) -> String {
+    if faults.is_empty() {
+        return "faults injected: none (no day of this call is a fault day)".to_string();
+    }
+    let days: Vec<String> = faults
+        .iter()
+        .map(|(day, f)| format!("{day} {} (rate {})", f.kind_names(), f.rate))
+        .collect();
+    format!("faults injected: {}", days.join("; "))
 }

@@ -8,7 +8,7 @@ use deltalake::arrow::array::{Array, Int64Array};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
 use deltalake::datafusion::prelude::SessionContext;
-use medlake_catalog::Catalog;
+use medlake_catalog::{Catalog, CheckRecord, CheckStatus, SOURCE_RECONCILE_CHECK};
 use medlake_lake::Lake;
 use medlake_schema::Table;
 use medlake_source::{BusinessSource, TableFingerprint};
@@ -55,6 +55,50 @@ impl Reconciliation {
     /// Whether every table agrees (or lacks only rows changed after its watermark).
     pub fn all_match(&self) -> bool {
         self.rows.iter().all(|r| r.matches() || r.behind_only())
+    }
+
+    /// The reconciliation as quality check results of day `dt` (`<lake table>.reconcile_source`,
+    /// error severity), so it joins every other check's history, and a build of the day
+    /// does not read a table that lost rows on the way to the lake.
+    pub fn check_records(&self, dt: chrono::NaiveDate, seconds: f64) -> Vec<CheckRecord> {
+        self.rows
+            .iter()
+            .map(|r| {
+                let agrees = r.matches() || r.behind_only();
+                let missing = r.source.rows as i64 - r.lake.rows as i64;
+                CheckRecord {
+                    check_id: format!("{}.{SOURCE_RECONCILE_CHECK}", r.lake_table),
+                    table: r.lake_table.clone(),
+                    dt,
+                    kind: "reconcile".into(),
+                    severity: "error".into(),
+                    status: if agrees {
+                        CheckStatus::Pass
+                    } else {
+                        CheckStatus::Fail
+                    },
+                    observed: Some(missing as f64),
+                    expected: format!(
+                        "the lake holds the source's {} rows with the same ids{}",
+                        r.source.rows,
+                        if r.source.changed_after > 0 {
+                            format!(
+                                " ({} changed after the watermark may be missing)",
+                                r.source.changed_after
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    failing_rows: if agrees { 0 } else { missing.unsigned_abs() },
+                    sample: Vec::new(),
+                    message: None,
+                    seconds: seconds / self.rows.len().max(1) as f64,
+                    run_id: None,
+                    checked_at: None,
+                }
+            })
+            .collect()
     }
 }
 

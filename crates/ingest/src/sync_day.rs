@@ -187,8 +187,11 @@ pub async fn sync_day(
     if plan.reconcile {
         progress.phase_started(SyncPhase::Reconcile);
         let full_dt = (!full_tables.is_empty()).then_some(dt.as_str());
-        let rec = reconcile(source, lake, catalog, &full_tables, &inc_tables, full_dt);
-        outcome.reconciliation = Some(rec.await?);
+        let started = std::time::Instant::now();
+        let rec = reconcile(source, lake, catalog, &full_tables, &inc_tables, full_dt).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        catalog.record_check_results(&rec.check_records(plan.day, seconds))?;
+        outcome.reconciliation = Some(rec);
     }
     Ok(outcome)
 }

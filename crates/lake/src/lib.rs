@@ -303,6 +303,21 @@ impl Lake {
         ctx: &SessionContext,
         name: &str,
     ) -> Result<Option<TableSummary>> {
+        self.register_under(ctx, name, name).await
+    }
+
+    /// Registers table `name` in `ctx` under another name, `alias` (a no-op for a table
+    /// never written): for a session that shows a view of the table under its own name.
+    pub async fn register_as(&self, ctx: &SessionContext, name: &str, alias: &str) -> Result<()> {
+        self.register_under(ctx, name, alias).await.map(|_| ())
+    }
+
+    async fn register_under(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        alias: &str,
+    ) -> Result<Option<TableSummary>> {
         let Some(table) = self.load(name).await? else {
             return Ok(None);
         };
@@ -322,8 +337,8 @@ impl Lake {
         let config = DeltaScanConfig::new_from_session(&state).with_wrap_partition_values(false);
         let provider = DeltaScanNext::new(Arc::new(snapshot), config).map_err(LakeError::query)?;
         // A table registered before (a server refreshing) is replaced by the new version.
-        ctx.deregister_table(name).map_err(LakeError::query)?;
-        ctx.register_table(name, Arc::new(provider))
+        ctx.deregister_table(alias).map_err(LakeError::query)?;
+        ctx.register_table(alias, Arc::new(provider))
             .map_err(LakeError::query)?;
         Ok(Some(summary))
     }

@@ -67,3 +67,44 @@ pub fn dict_rows() -> Vec<(i64, &'static str)> {
     rows.extend(SPECIALTIES);
     rows
 }
+
+/// The named groups of dictionary codes, for checks that a column holds only the codes of
+/// its group (`accepted_values` with `dict = "consultation_status"`).
+pub const DICT_GROUPS: [&str; 5] = [
+    "gender",
+    "consultation_status",
+    "payment_status",
+    "title",
+    "specialty",
+];
+
+/// The codes of dictionary group `name` (one of [`DICT_GROUPS`]).
+pub fn dict_group(name: &str) -> Option<Vec<i64>> {
+    let codes = match name {
+        "gender" => vec![GENDER_MALE, GENDER_FEMALE],
+        "consultation_status" => (CONSULTATION_CREATED..=REVIEWED).collect(),
+        // A payable (a consultation fee or a prescription) is unpaid or paid.
+        "payment_status" => vec![AWAITING_PAYMENT, PAID],
+        "title" => TITLES.iter().map(|(code, _)| *code).collect(),
+        "specialty" => SPECIALTIES.iter().map(|(code, _)| *code).collect(),
+        _ => return None,
+    };
+    Some(codes)
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    #[test]
+    fn every_group_names_codes_of_the_dictionary() {
+        let dict: Vec<i64> = dict_rows().iter().map(|(code, _)| *code).collect();
+        for group in DICT_GROUPS {
+            let codes = dict_group(group).unwrap();
+            assert!(!codes.is_empty(), "{group}");
+            assert!(codes.iter().all(|c| dict.contains(c)), "{group}");
+        }
+        assert_eq!(dict_group("consultation_status").unwrap().len(), 7);
+        assert!(dict_group("nope").is_none());
+    }
+}

@@ -197,7 +197,7 @@ pub fn business_tables() -> &'static [Table] {
                     col("user_id", T::BigInt),
                     nullable(col("consultation_id", T::BigInt)),
                     nullable(col("prescription_id", T::BigInt)),
-                    col("payment_amount", T::Money),
+                    nullable(col("payment_amount", T::Money)),
                     col("status", T::Int),
                 ],
             ),

@@ -3,7 +3,7 @@
 
 /// The login page; `{{message}}` is replaced by an error paragraph or nothing.
 pub const LOGIN_HTML: &str = include_str!("../web/login.html");
-/// The application shell (dashboards, SQL Lab, catalog, lineage, metrics, runs).
+/// The application shell (dashboards, SQL Lab, catalog, lineage, metrics, quality, runs).
 pub const APP_HTML: &str = include_str!("../web/app.html");
 
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -16,6 +16,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "catalog.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/catalog.js"),
+    ),
+    (
+        "quality.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/quality.js"),
     ),
     (
         "style.css",

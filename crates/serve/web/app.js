@@ -1,6 +1,7 @@
 // medlake web UI: dashboards, SQL Lab, the table list, metric catalog, run history,
 // permissions and audit. The data catalog's pages (search, table page, lineage graph,
-// metric page) are in catalog.js, which registers its views in VIEWS. No framework, no CDN.
+// metric page) are in catalog.js, the data quality page in quality.js; each registers its
+// views in VIEWS. No framework, no CDN.
 "use strict";
 
 const I18N = {
@@ -131,6 +132,7 @@ function drawChart(area, option) {
 
 function renderDashboard(d) {
   charts.forEach((c) => c.dispose()); charts = [];
+  qualityBanner(d.quality); // quality.js: the checks of the report day that did not pass
   $("dash-title").textContent = lang === "zh" ? d.title_zh : d.title_en;
   $("f-day").replaceChildren(...d.days.map((x) => option(x, x, x === d.day)));
   $("f-window").replaceChildren(...d.windows.map((w) =>
@@ -194,6 +196,7 @@ function renderDashboard(d) {
 async function loadDashboard(id) {
   current = id;
   $("dash-error").hidden = true;
+  $("dash-quality").hidden = true;
   try {
     const d = await api(`/api/dashboards/${encodeURIComponent(id)}?${dashboardQuery()}`);
     if (current === id) renderDashboard(d);
@@ -456,6 +459,7 @@ async function start() {
   me = await api("/api/me");
   $("who").textContent = `${me.name} (${me.role})`;
   $("nav-governance").hidden = me.role !== "admin";
+  $("nav-quality").hidden = me.role === "viewer";
   applyLanguage();
   dashboards = (await api("/api/dashboards")).dashboards;
   dashboardLinks();

@@ -1,7 +1,7 @@
 //! Simulates a few days into a SQLite file:
 //! `cargo run -p medlake-sim --release --example simulate_sqlite -- /tmp/b.db 0.01 7 [seed]`.
 
-use medlake_sim::{simulate, BusinessWriter, Progress, SimParams, Target};
+use medlake_sim::{simulate, BusinessWriter, Faults, Progress, SimParams, Target};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let params = SimParams { seed, scale, start };
     let mut writer = BusinessWriter::open(&target).await?;
     let t = std::time::Instant::now();
-    let state = simulate(&mut writer, &params, days, |p| {
+    let state = simulate(&mut writer, &params, days, &Faults::none(), |p| {
         if let Progress::UnitDone(stats) = p {
             println!(
                 "{:?}: {} txns, {} rows",

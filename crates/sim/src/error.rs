@@ -33,6 +33,9 @@ pub enum SimError {
         /// Parameters of this call.
         requested: String,
     },
+    /// The requested fault injection is unusable (an unknown kind, a rate outside (0, 1]).
+    #[error("invalid faults: {0}")]
+    InvalidFaults(String),
     /// The progress row in `medlake_sim_state` cannot be understood.
     #[error("corrupt simulation state: {0}")]
     CorruptState(String),

@@ -6,10 +6,10 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), medlake_sim::SimError> {
-//! use medlake_sim::{simulate, BusinessWriter, SimParams, Target};
+//! use medlake_sim::{simulate, BusinessWriter, Faults, SimParams, Target};
 //! let params = SimParams { seed: 42, scale: 0.01, start: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() };
 //! let mut writer = BusinessWriter::open(&Target::parse("sqlite://business.db")?).await?;
-//! let state = simulate(&mut writer, &params, 7, |_progress| {}).await?;
+//! let state = simulate(&mut writer, &params, 7, &Faults::none(), |_progress| {}).await?;
 //! assert_eq!(state.days_done, 7);
 //! # Ok(()) }
 //! ```
@@ -23,6 +23,14 @@
 //! the start date, so the start date begins like any day of a running business, with
 //! consultations in flight, rather than like a launch.
 //!
+//! Faults: [`simulate`] can write days with deterministic data-quality faults
+//! ([`FaultKind`]: NULL or negative amounts, double charges, unknown status codes, orphan
+//! doctors, a volume drop, skewed clocks, late-arriving changes), for testing the checks
+//! downstream. They obey the same determinism: whether a fault hits a row is a hash of
+//! (seed, kind, row id), so the same (seed, scale, start, days, faults) give the same
+//! rows; which faults each day got is recorded in [`FAULTS_TABLE`], so resumed and later
+//! runs stay consistent with it (see the `faults` module).
+//!
 //! Ids are explicit: consultations are numbered in creation order across days; a
 //! consultation's prescription has the consultation's id, its fee payment id `2*id-1`,
 //! its prescription payment id `2*id`, and prescription line k (0-based) id `8*id+k`.
@@ -33,6 +41,7 @@
 mod catalog;
 mod consult;
 mod error;
+mod faults;
 mod identity;
 mod master;
 mod model;
@@ -46,10 +55,14 @@ mod text;
 mod writer;
 
 pub use error::{Result, SimError};
+pub use faults::{
+    FaultKind, FaultSchedule, Faults, FaultyDay, DUPLICATE_PAYMENT_OFFSET, ORPHAN_DOCTOR_OFFSET,
+    UNKNOWN_STATUS, VOLUME_DROP_SHARE,
+};
 pub use identity::{is_valid_id_card, is_valid_mobile};
 pub use model::{Change, RowCounts, TableCounts, Txn, Unit, UnitStats};
 pub use params::SimParams;
 pub use run::{simulate, Progress};
 pub use sim::{DayTxns, Population, Simulator};
 pub use target::Target;
-pub use writer::{BusinessWriter, SimState, STATE_TABLE};
+pub use writer::{BusinessWriter, SimState, FAULTS_TABLE, STATE_TABLE};

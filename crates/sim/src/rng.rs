@@ -33,6 +33,8 @@ pub(crate) enum Purpose {
     UserUpdate = 17,
     PatientUpdate = 18,
     Catalogue = 19,
+    /// Fault injection (`crate::faults`): which rows a fault hits.
+    Fault = 20,
 }
 
 /// SplitMix64 finaliser: a bijective, well-mixing 64-bit hash.

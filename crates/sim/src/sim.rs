@@ -1,10 +1,11 @@
 //! The simulator proper: turns parameters into the initial population and, for any
 //! day, the time-ordered business transactions of that day.
 
+use chrono::NaiveDate;
 use medlake_schema::{codes, Table, Value};
 
 use crate::catalog::{Hospital, Medicine, MEDICINES};
-use crate::consult::{day_plans, step_txn, Plan, LOOKBACK_DAYS, NEVER, STEPS};
+use crate::consult::{day_plans, step_txn, Plan, CREATED, LOOKBACK_DAYS, NEVER, STEPS};
 use crate::error::Result;
 use crate::master::{
     doctor_review_set, doctor_row, edit_key, initial_doctor_time, initial_patient_time,
@@ -348,6 +349,45 @@ impl<'a> DayTxns<'a> {
         }
     }
 
+    /// The setting the day is computed in (for fault injection, which rebuilds rows).
+    pub(crate) fn setting(&self) -> &'a Setting {
+        self.ctx
+    }
+
+    /// Removes every remaining event of the consultations `drop(id, creation date)`
+    /// selects: their insert and all their later steps (payments, prescription, review).
+    /// Used by fault injection (`volume_drop`); the day's `len()` shrinks accordingly, so
+    /// a resumed run that skips committed transactions skips the same ones.
+    pub(crate) fn drop_consultations(&mut self, mut drop: impl FnMut(i64, NaiveDate) -> bool) {
+        let dropped: Vec<bool> = self
+            .plans
+            .iter()
+            .map(|p| drop(p.id, from_us(p.times[CREATED]).date()))
+            .collect();
+        if !dropped.contains(&true) {
+            return;
+        }
+        let out = self.next;
+        let mut position = 0;
+        self.events.retain(|e| {
+            position += 1;
+            position <= out
+                || !matches!(e.event, Event::Step { plan, .. } if dropped[plan as usize])
+        });
+    }
+
+    /// The next transaction with the consultation plan it is a step of (`None` for
+    /// master data), so fault injection can rebuild rows the transaction does not carry.
+    pub(crate) fn next_with_plan(&mut self) -> Option<(Txn, Option<&Plan>)> {
+        let event = self.events.get(self.next)?.event;
+        self.next += 1;
+        let plan = match event {
+            Event::Step { plan, .. } => Some(&self.plans[plan as usize]),
+            _ => None,
+        };
+        Some((self.build(event), plan))
+    }
+
     /// Builds the transaction of one event.
     fn build(&self, event: Event) -> Txn {
         let (ctx, tl, m, d) = (self.ctx, &self.tl, &self.master, self.day);
@@ -427,9 +467,7 @@ impl Iterator for DayTxns<'_> {
     type Item = Txn;
 
     fn next(&mut self) -> Option<Txn> {
-        let event = self.events.get(self.next)?.event;
-        self.next += 1;
-        Some(self.build(event))
+        self.next_with_plan().map(|(txn, _)| txn)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

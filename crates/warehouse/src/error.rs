@@ -35,6 +35,18 @@ pub enum WarehouseError {
     /// The catalog failed.
     #[error(transparent)]
     Catalog(#[from] medlake_catalog::CatalogError),
+    /// A quality check could not be declared or the audit could not read its partition.
+    #[error(transparent)]
+    Quality(#[from] medlake_quality::QualityError),
+    /// An `error` check failed on a step's new partition: it was not published (the
+    /// previous one stays). Permanent: the same rows fail the same way again.
+    #[error("{step}: {verdict}")]
+    ChecksFailed {
+        /// The step.
+        step: String,
+        /// Which checks failed and what they found.
+        verdict: String,
+    },
 }
 
 impl WarehouseError {

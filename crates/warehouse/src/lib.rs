@@ -31,6 +31,7 @@ pub mod partials;
 mod partials_step;
 mod project;
 mod runner;
+mod source_checks;
 mod sql;
 pub mod template;
 mod values;
@@ -45,7 +46,7 @@ pub use metrics::{Instance, Measure, MetricCatalog, METRIC_CATALOG_TABLE, METRIC
 pub use model::{Declaration, Materialization, Model};
 pub use partials::METRIC_PARTIAL_TABLE;
 pub use partials_step::metric_partial_schema;
-pub use project::{tables_read, Project, Step, StepKind, METRICS_FILE};
+pub use project::{tables_read, Project, Step, StepKind, METRICS_FILE, QUALITY_FILE};
 pub use runner::{
     BuildOptions, BuildProgress, DayBuild, NoBuildProgress, StepOutcome, StepRun, Warehouse,
 };

@@ -19,6 +19,7 @@ use deltalake::datafusion::logical_expr::LogicalPlan;
 use deltalake::datafusion::prelude::SessionContext;
 use medlake_lake::{Lake, PARTITION_COLUMN};
 use medlake_lineage::StepLineage;
+use medlake_quality::{Audit, Auditor, Partition};
 
 use crate::error::WarehouseError;
 use crate::lineage::{catalog_lineage, model_lineage, partials_lineage, values_lineage};
@@ -42,14 +43,28 @@ pub(crate) struct Written {
     pub(crate) lineage: StepLineage,
     /// Seconds spent reading lineage off the plans (the benchmark's figure).
     pub(crate) lineage_seconds: f64,
+    /// The checks of the partition before it was written (none with `--skip-checks` or
+    /// for the metric steps).
+    pub(crate) audit: Option<Audit>,
 }
 
-/// Computes and writes one step's partition.
+/// The audit of write-audit-publish: who checks a model's new partition, and the run its
+/// results belong to.
+pub(crate) struct StepChecks<'a> {
+    /// Runs and records the checks.
+    pub(crate) auditor: Auditor<'a>,
+    /// The step's run record.
+    pub(crate) run_id: i64,
+}
+
+/// Computes one step's partition, checks it (a model's, unless `checks` is `None`) and,
+/// if no `error` check failed, writes it. A failed check leaves the previous partition.
 pub(crate) async fn execute(
     lake: &Lake,
     project: &Project,
     step: &Step,
     dt: NaiveDate,
+    checks: Option<&StepChecks<'_>>,
 ) -> Result<Written, WarehouseError> {
     let ctx = session_for(lake, step).await?;
     let mut lineage_seconds = 0.0;
@@ -82,6 +97,33 @@ pub(crate) async fn execute(
         }
     };
     let (schema, batches) = nullable(schema, batches)?;
+    let audit = match (checks, step.declaration()) {
+        (Some(checks), Some(declaration)) => {
+            let staged = Partition::Staged {
+                schema: schema.clone(),
+                batches: &batches,
+            };
+            let audit = checks
+                .auditor
+                .audit(
+                    &step.name,
+                    dt,
+                    staged,
+                    &declaration.phi,
+                    Some(checks.run_id),
+                )
+                .await?;
+            checks.auditor.record(&audit)?;
+            if let Some(verdict) = audit.verdict() {
+                return Err(WarehouseError::ChecksFailed {
+                    step: step.name.clone(),
+                    verdict,
+                });
+            }
+            Some(audit)
+        }
+        _ => None,
+    };
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     let bytes: u64 = batches
         .iter()
@@ -97,6 +139,7 @@ pub(crate) async fn execute(
         schema,
         lineage,
         lineage_seconds,
+        audit,
     })
 }
 

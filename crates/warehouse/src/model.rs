@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use medlake_quality::Check;
 use serde::Deserialize;
 
 use crate::error::WarehouseError;
@@ -100,6 +101,10 @@ pub struct Declaration {
     /// Documentation of columns.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+    /// Quality checks of each new partition, run before it is published (medlake-quality,
+    /// docs/quality.md); read into [`Model::checks`].
+    #[serde(default)]
+    pub checks: Vec<toml::Value>,
 }
 
 /// A model: a named SQL query of one layer with its declaration.
@@ -113,6 +118,8 @@ pub struct Model {
     pub declaration: Declaration,
     /// The SQL with `{{ }}` placeholders.
     pub sql: String,
+    /// The declared quality checks.
+    pub checks: Vec<Check>,
     /// Where it was read from, for messages.
     pub origin: String,
 }
@@ -161,11 +168,17 @@ impl Model {
         if keyed && declaration.unique_key.is_empty() {
             return Err(bad("scd2 and accumulate models need unique_key".into()));
         }
+        let checks = declaration
+            .checks
+            .iter()
+            .map(|c| Check::parse(name, c, origin))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Model {
             name: name.to_string(),
             layer: layer.to_string(),
             declaration,
             sql,
+            checks,
             origin: origin.to_string(),
         })
     }
@@ -190,6 +203,19 @@ mod tests {
         let refused = Model::parse("pg_class", "dim", text, "pg_class.sql").unwrap_err();
         assert!(refused.to_string().contains("pg_"), "{refused}");
         assert_eq!(m.sql, "SELECT 1 AS a");
+    }
+
+    #[test]
+    fn a_model_declares_its_checks() {
+        let text = "/*\ndescription = \"d\"\ngrain = \"g\"\nmaterialization = \"incremental\"\n\
+                    [[checks]]\nkind = \"unique\"\ncolumns = [\"a\"]\n\
+                    [[checks]]\nkind = \"range\"\ncolumn = \"a\"\nmin = 0\nseverity = \"warn\"\n*/\nSELECT 1 AS a";
+        let m = Model::parse("dwd_x", "dwd", text, "dwd/dwd_x.sql").unwrap();
+        let ids: Vec<&str> = m.checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["dwd_x.unique_a", "dwd_x.range_a"]);
+        let bad = text.replace("min = 0", "min = \"zero\"");
+        let err = Model::parse("dwd_x", "dwd", &bad, "dwd/dwd_x.sql").unwrap_err();
+        assert!(err.to_string().starts_with("dwd/dwd_x.sql"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use deltalake::datafusion::prelude::SessionContext;
 use include_dir::{include_dir, Dir};
+use medlake_quality::QualityRules;
 
 use crate::error::WarehouseError;
 use crate::metrics::{MeasureKind, MetricCatalog, METRIC_CATALOG_TABLE, METRIC_VALUE_TABLE};
@@ -19,6 +20,10 @@ static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../models");
 
 /// File name of the metric catalog inside a project folder.
 pub const METRICS_FILE: &str = "metrics.toml";
+
+/// File name of the ODS tables' quality checks inside a project folder (optional; a
+/// model declares its checks in its header).
+pub const QUALITY_FILE: &str = "quality.toml";
 
 /// What the runner executes for a table.
 #[derive(Debug, Clone)]
@@ -91,6 +96,9 @@ pub struct Project {
     pub steps: Vec<Step>,
     /// The metric catalog.
     pub metrics: MetricCatalog,
+    /// Every table's quality checks: the models' from their headers, the ODS tables'
+    /// from `quality.toml`.
+    pub quality: QualityRules,
     /// Where the project was read from.
     pub origin: String,
 }
@@ -112,7 +120,10 @@ impl Project {
             .get_file(METRICS_FILE)
             .and_then(|f| f.contents_utf8())
             .ok_or_else(|| WarehouseError::definition(METRICS_FILE, "missing from the build"))?;
-        Project::from_files(files, metrics, "(built in)")
+        let quality = BUILTIN
+            .get_file(QUALITY_FILE)
+            .and_then(|f| f.contents_utf8());
+        Project::from_files(files, metrics, quality, "(built in)")
     }
 
     /// The models under `dir/<layer>/*.sql` and `dir/metrics.toml`.
@@ -140,7 +151,17 @@ impl Project {
             }
         }
         let metrics = read(&dir.join(METRICS_FILE))?;
-        Project::from_files(files, &metrics, &dir.display().to_string())
+        let quality_path = dir.join(QUALITY_FILE);
+        let quality = match quality_path.exists() {
+            true => Some(read(&quality_path)?),
+            false => None,
+        };
+        Project::from_files(
+            files,
+            &metrics,
+            quality.as_deref(),
+            &dir.display().to_string(),
+        )
     }
 
     /// Writes the built-in project into `dir`, to start a project of one's own from it.
@@ -152,6 +173,7 @@ impl Project {
     fn from_files(
         mut files: Vec<(String, String)>,
         metrics_text: &str,
+        quality_text: Option<&str>,
         origin: &str,
     ) -> Result<Project, WarehouseError> {
         files.sort();
@@ -167,10 +189,14 @@ impl Project {
             models.push(Model::parse(name, layer, text, path)?);
         }
         let metrics = MetricCatalog::parse(metrics_text, METRICS_FILE)?;
-        let steps = order(plan_steps(models, &metrics)?)?;
+        let quality = quality_rules(quality_text, &models)?;
+        let mut steps = plan_steps(models, &metrics)?;
+        add_check_inputs(&mut steps, &quality);
+        let steps = order(steps)?;
         Ok(Project {
             steps,
             metrics,
+            quality,
             origin: origin.to_string(),
         })
     }
@@ -294,6 +320,47 @@ fn plan_steps(models: Vec<Model>, metrics: &MetricCatalog) -> Result<Vec<Step>, 
         .collect())
 }
 
+/// The project's checks: `quality.toml`'s for the ODS tables, each model's own. A model's
+/// failing rows are sampled by its `unique_key`, else by the columns of its first `unique`
+/// check; its `phi` columns are never sampled or profiled by value.
+fn quality_rules(text: Option<&str>, models: &[Model]) -> Result<QualityRules, WarehouseError> {
+    let mut rules = match text {
+        Some(text) => QualityRules::parse_file(text, QUALITY_FILE)?,
+        None => QualityRules::default(),
+    };
+    for m in models {
+        let decl = &m.declaration;
+        let key = if decl.unique_key.is_empty() {
+            m.checks
+                .iter()
+                .find_map(|c| match &c.kind {
+                    medlake_quality::CheckKind::Unique { columns } => Some(columns.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default()
+        } else {
+            decl.unique_key.clone()
+        };
+        rules.add(&m.name, m.checks.clone(), key, decl.phi.clone())?;
+    }
+    Ok(rules)
+}
+
+/// A step runs after the tables its checks read (a `relationships` target): they are its
+/// inputs too, so the check reads their partition of the same day.
+fn add_check_inputs(steps: &mut [Step], rules: &QualityRules) {
+    let names: BTreeSet<String> = steps.iter().map(|s| s.name.clone()).collect();
+    for step in steps.iter_mut() {
+        for table in rules.referenced_tables(&step.name) {
+            if names.contains(&table) {
+                step.depends_on.insert(table);
+            } else {
+                step.sources.insert(table);
+            }
+        }
+    }
+}
+
 /// Orders steps so each follows what it reads (Kahn's algorithm; ties by layer, then name).
 fn order(steps: Vec<Step>) -> Result<Vec<Step>, WarehouseError> {
     let layer_rank = |l: &str| LAYERS.iter().position(|x| *x == l).unwrap_or(LAYERS.len());
@@ -361,6 +428,7 @@ mod tests {
         let err = Project::from_files(
             vec![model("dws_a", "dws_b"), model("dws_b", "dws_a")],
             metrics,
+            None,
             "test",
         )
         .unwrap_err();
@@ -378,6 +446,7 @@ mod tests {
                     .into(),
             )],
             metrics,
+            None,
             "test",
         )
         .unwrap_err();

@@ -15,11 +15,13 @@ use medlake_catalog::{Catalog, Outcome, RunKind};
 use medlake_lake::Lake;
 
 use medlake_lineage::openlineage::RunRef;
+use medlake_quality::{describe, Auditor};
 
 use crate::error::WarehouseError;
 use crate::events::BuildEvents;
-use crate::materialize::execute;
+use crate::materialize::{execute, StepChecks};
 use crate::project::{Project, Step};
+use crate::source_checks::audit_sources;
 
 /// How a build runs.
 #[derive(Debug, Clone)]
@@ -32,6 +34,9 @@ pub struct BuildOptions {
     pub retry_backoff: Duration,
     /// Build only these steps (their inputs must exist); `None` builds all.
     pub only: Option<BTreeSet<String>>,
+    /// Publish without running the quality checks (`--skip-checks`, for emergencies); every
+    /// step's run record says so.
+    pub skip_checks: bool,
 }
 
 impl Default for BuildOptions {
@@ -41,6 +46,7 @@ impl Default for BuildOptions {
             retries: 2,
             retry_backoff: Duration::from_millis(500),
             only: None,
+            skip_checks: false,
         }
     }
 }
@@ -75,6 +81,10 @@ pub struct StepRun {
     pub attempts: u32,
     /// Seconds of it spent on lineage: reading it off the plans and recording it.
     pub lineage_seconds: f64,
+    /// Seconds of it spent on the quality checks of its partition (and its profile).
+    pub checks_seconds: f64,
+    /// The `warn` checks that failed on its published partition, one line each.
+    pub warnings: Vec<String>,
 }
 
 /// The steps of one day.
@@ -86,6 +96,10 @@ pub struct DayBuild {
     pub steps: Vec<StepRun>,
     /// Wall time of the day's build in seconds.
     pub seconds: f64,
+    /// Seconds spent checking the ODS tables the steps read, before they ran.
+    pub source_checks_seconds: f64,
+    /// ODS tables whose `error` checks failed (their readers were skipped), with why.
+    pub blocked_sources: BTreeMap<String, String>,
 }
 
 impl DayBuild {
@@ -105,6 +119,12 @@ impl DayBuild {
     /// wall time).
     pub fn lineage_seconds(&self) -> f64 {
         self.steps.iter().map(|s| s.lineage_seconds).sum()
+    }
+
+    /// Seconds spent on quality checks and profiles: the sources' before the build and
+    /// every step's (work, not wall time).
+    pub fn checks_seconds(&self) -> f64 {
+        self.source_checks_seconds + self.steps.iter().map(|s| s.checks_seconds).sum::<f64>()
     }
 }
 
@@ -182,6 +202,19 @@ impl<'a> Warehouse<'a> {
         if let (Some(events), Some(run)) = (&self.events, &day_run) {
             events.day(run, dt, None).await;
         }
+        let sources = match options.skip_checks {
+            true => Default::default(),
+            false => {
+                audit_sources(
+                    self.lake,
+                    self.catalog,
+                    &self.project.quality,
+                    &selected,
+                    dt,
+                )
+                .await?
+            }
+        };
         let mut status: BTreeMap<&str, Option<bool>> =
             selected.iter().map(|s| (s.name.as_str(), None)).collect();
         let mut waiting: Vec<&Step> = selected.clone();
@@ -197,13 +230,19 @@ impl<'a> Warehouse<'a> {
                     .filter(|d| names.contains(d.as_str()))
                     .map(|d| status.get(d.as_str()).copied().flatten())
                     .collect();
-                if let Some(failed) = step
+                let failed_input = step
                     .depends_on
                     .iter()
                     .find(|d| status.get(d.as_str()) == Some(&Some(false)))
-                {
+                    .map(|d| format!("{d} failed"))
+                    .or_else(|| {
+                        step.sources
+                            .iter()
+                            .find_map(|t| sources.blocked.get(t).map(|why| format!("{t}: {why}")))
+                    });
+                if let Some(why) = failed_input {
                     waiting.remove(i);
-                    let run = self.record_skip(step, dt, failed)?;
+                    let run = self.record_skip(step, dt, &why)?;
                     progress.step_finished(&run);
                     status.insert(step.name.as_str(), Some(false));
                     runs.push(run);
@@ -232,10 +271,17 @@ impl<'a> Warehouse<'a> {
                 None => break,
             }
         }
+        if !options.skip_checks {
+            if let Err(e) = medlake_quality::publish_results(self.lake, self.catalog, dt).await {
+                tracing::warn!(%dt, "dq_check_result not written: {e}");
+            }
+        }
         let build = DayBuild {
             dt,
             steps: runs,
             seconds: started.elapsed().as_secs_f64(),
+            source_checks_seconds: sources.seconds,
+            blocked_sources: sources.blocked,
         };
         if let (Some(events), Some(run)) = (&self.events, &day_run) {
             let failed: Vec<&str> = build
@@ -254,9 +300,9 @@ impl<'a> Warehouse<'a> {
         &self,
         step: &Step,
         dt: NaiveDate,
-        failed: &str,
+        why: &str,
     ) -> Result<StepRun, WarehouseError> {
-        let message = format!("skipped: {failed} failed");
+        let message = format!("skipped: {why}");
         let id = self
             .catalog
             .start_run(RunKind::Build, &step.name, Some(dt))?;
@@ -271,6 +317,8 @@ impl<'a> Warehouse<'a> {
             seconds: 0.0,
             attempts: 0,
             lineage_seconds: 0.0,
+            checks_seconds: 0.0,
+            warnings: Vec::new(),
         })
     }
 
@@ -289,11 +337,15 @@ impl<'a> Warehouse<'a> {
         let id = self
             .catalog
             .start_run(RunKind::Build, &step.name, Some(dt))?;
+        let checks = (!options.skip_checks).then(|| StepChecks {
+            auditor: Auditor::new(self.lake, self.catalog, &self.project.quality),
+            run_id: id,
+        });
         let mut attempts = 0;
         let mut backoff = options.retry_backoff;
         let result = loop {
             attempts += 1;
-            match execute(self.lake, self.project, step, dt).await {
+            match execute(self.lake, self.project, step, dt, checks.as_ref()).await {
                 Ok(written) => break Ok(written),
                 Err(e) if attempts > options.retries || !e.is_transient() => break Err(e),
                 Err(e) => {
@@ -312,11 +364,23 @@ impl<'a> Warehouse<'a> {
             events.step_ended(run, parent, step, outcome).await;
         }
         let mut lineage_seconds = 0.0;
+        let mut checks_seconds = 0.0;
+        let mut warnings = Vec::new();
         let (outcome, rows, bytes) = match result {
             Ok(written) => {
                 let (rows, bytes) = (written.rows, written.bytes);
+                if let Some(audit) = &written.audit {
+                    checks_seconds = audit.seconds;
+                    warnings = audit.warnings().into_iter().map(describe).collect();
+                }
+                let note = if options.skip_checks {
+                    Some("published without checks (--skip-checks)".to_string())
+                } else {
+                    (!warnings.is_empty())
+                        .then(|| format!("published with warnings: {}", warnings.join("; ")))
+                };
                 self.catalog
-                    .finish_run(id, Outcome::Succeeded, rows, bytes, None)?;
+                    .finish_run(id, Outcome::Succeeded, rows, bytes, note.as_deref())?;
                 // Lineage never fails a build: a step that wrote its partition succeeded.
                 let recording = Instant::now();
                 if let Err(e) = medlake_lineage::record(self.catalog, &written.lineage, dt) {
@@ -341,6 +405,8 @@ impl<'a> Warehouse<'a> {
             seconds: started.elapsed().as_secs_f64(),
             attempts,
             lineage_seconds,
+            checks_seconds,
+            warnings,
         })
     }
 }

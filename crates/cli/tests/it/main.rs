@@ -17,6 +17,7 @@ mod lineage;
 mod mariadb;
 mod outside_reader;
 mod pg_clients;
+mod quality;
 mod secrets;
 mod serve;
 mod serve_fuzz;

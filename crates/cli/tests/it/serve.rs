@@ -28,6 +28,7 @@ fn serving_with_real_clients() {
     an_expired_session_is_refused(&s);
     the_dashboard_api_shows_the_lake_values(&s);
     crate::lineage::lineage_of_the_built_lake(&s);
+    crate::quality::the_quality_gate_kept_the_faulty_day_out(&s);
     a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(&s);
     an_admin_starts_a_build_from_the_web_and_the_run_history_shows_it(&s);
     crate::serve_limits::no_statement_crashes_the_server_and_a_long_query_ends_at_its_timeout(&s);
@@ -103,6 +104,7 @@ fn served() -> Served {
             sandbox.run_env(&["sync", "--day", &day, "--no-reconcile"], &lineage_file);
             sandbox.run_env(&["build", "--day", &day], &lineage_file);
         }
+        crate::quality::a_faulty_third_day(&sandbox);
         let analyst = sandbox.run(&["users", "add", "analyst", "--role", "analyst"]);
         let viewer = sandbox.run(&["users", "add", "viewer", "--role", "viewer"]);
         let admin = sandbox.run(&["users", "add", "boss", "--role", "admin"]);

@@ -23,9 +23,15 @@ pub(crate) async fn simulate_more(url: &str, days: u32) {
     let mut writer = BusinessWriter::open(&Target::parse(url).unwrap())
         .await
         .unwrap();
-    medlake_sim::simulate(&mut writer, &params, days, |_| {})
-        .await
-        .unwrap();
+    medlake_sim::simulate(
+        &mut writer,
+        &params,
+        days,
+        &medlake_sim::Faults::none(),
+        |_| {},
+    )
+    .await
+    .unwrap();
 }
 
 async fn lake_counts(lake: &Lake, name: &str) -> (i64, i64) {

@@ -360,7 +360,11 @@ pub(super) async fn dashboard(
         hospital: p.hospital.filter(|h| !h.is_empty()),
         province: p.province.filter(|h| !h.is_empty()),
     };
-    Ok(Json(
-        dashboards::data(&state.queries, &caller.principal, board, &filters).await?,
-    ))
+    let mut data = dashboards::data(&state.queries, &caller.principal, board, &filters).await?;
+    // The banner of a dashboard built from a day whose checks did not all pass.
+    let quality = super::quality::dashboard_quality(&state, data["day"].as_str());
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert("quality".into(), quality);
+    }
+    Ok(Json(data))
 }

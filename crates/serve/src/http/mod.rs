@@ -1,7 +1,7 @@
 //! The HTTP front: the login page, the web UI's pages, and the JSON API they call.
-//! `auth` (who is asking), `pages` (login and the web UI), `api` (the JSON API) and
-//! `catalog` (search, lineage and metric pages of the data catalog) hang off the router
-//! here.
+//! `auth` (who is asking), `pages` (login and the web UI), `api` (the JSON API),
+//! `catalog` (search, lineage and metric pages of the data catalog) and `quality` (check
+//! results, histories and profiles) hang off the router here.
 //!
 //! A browser logs in with a form and gets an HttpOnly, SameSite=Strict session cookie;
 //! every state-changing request of a session must carry the session's CSRF token in
@@ -32,6 +32,7 @@ mod auth;
 mod catalog;
 mod governance;
 mod pages;
+mod quality;
 
 pub use governance::audit_csv;
 
@@ -213,6 +214,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/lineage", get(lineage))
         .route("/api/lineage/tables", get(lineage_tables))
         .route("/api/metrics/{name}", get(metric))
+        .route("/api/quality", get(quality::overview))
+        .route(
+            "/api/quality/checks/{check_id}",
+            get(quality::check_history),
+        )
+        .route("/api/quality/tables/{table}", get(quality::table_quality))
         .route("/api/runs", get(runs))
         .route("/api/tokens", post(new_token))
         .route("/api/builds", post(start_build))

@@ -7,12 +7,46 @@ mod sqlite;
 use chrono::NaiveDate;
 
 use crate::error::{Result, SimError};
+use crate::faults::FaultSchedule;
 use crate::model::Txn;
 use crate::params::SimParams;
 use crate::target::Target;
 
 /// Name of the progress table; not a business table, so the sync never reads it.
 pub const STATE_TABLE: &str = "medlake_sim_state";
+
+/// Name of the fault log: which faults each simulated day was written with (one row per
+/// day that has faults). Kept in the business database, next to the progress row, so a
+/// resumed or later run regenerates a day exactly as it was first written (see
+/// [`crate::Faults`]); not a business table, so the sync never reads it.
+pub const FAULTS_TABLE: &str = "medlake_sim_faults";
+
+/// One row of [`FAULTS_TABLE`]: the faults one day was written with.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FaultRow {
+    /// Day index (0 = start date).
+    pub day: u32,
+    /// The business date of the day (for people reading the table).
+    pub date: NaiveDate,
+    /// Fault kinds, comma-separated names.
+    pub kinds: String,
+    /// The rate, as Rust prints an f64 (reads back exactly).
+    pub rate: String,
+}
+
+impl FaultRow {
+    /// Parses the stored columns.
+    fn from_columns(day: i64, date: &str, kinds: String, rate: String) -> Result<FaultRow> {
+        let bad =
+            |what: &str| SimError::CorruptState(format!("unreadable {what} in {FAULTS_TABLE}"));
+        Ok(FaultRow {
+            day: u32::try_from(day).map_err(|_| bad("day_index"))?,
+            date: NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| bad("business_date"))?,
+            kinds,
+            rate,
+        })
+    }
+}
 
 /// How far a business database has been simulated, and with which parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -107,6 +141,29 @@ impl BusinessWriter {
         match &mut self.inner {
             Inner::Sqlite(w) => w.write_state(state),
             Inner::Mysql(w) => w.write_state(state).await,
+        }
+    }
+
+    /// The faults each simulated day of this database was written with (empty for a
+    /// database simulated without faults), so tools and tests know which days carry
+    /// injected faults.
+    pub async fn fault_schedule(&mut self) -> Result<FaultSchedule> {
+        FaultSchedule::from_rows(self.fault_rows().await?)
+    }
+
+    /// The rows of the fault log, by day (none when the table does not exist yet).
+    pub(crate) async fn fault_rows(&mut self) -> Result<Vec<FaultRow>> {
+        match &mut self.inner {
+            Inner::Sqlite(w) => w.fault_rows(),
+            Inner::Mysql(w) => w.fault_rows().await,
+        }
+    }
+
+    /// Replaces the fault log's rows of days `from_day` and later by `rows`, atomically.
+    pub(crate) async fn record_faults(&mut self, from_day: u32, rows: &[FaultRow]) -> Result<()> {
+        match &mut self.inner {
+            Inner::Sqlite(w) => w.record_faults(from_day, rows),
+            Inner::Mysql(w) => w.record_faults(from_day, rows).await,
         }
     }
 

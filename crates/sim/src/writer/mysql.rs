@@ -10,7 +10,7 @@ use medlake_schema::{business_tables, Dialect, Table, Value};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder};
 
-use super::{SimState, STATE_TABLE};
+use super::{FaultRow, SimState, FAULTS_TABLE, STATE_TABLE};
 use crate::error::{Result, SimError};
 use crate::model::{Change, Txn};
 use crate::target::redact;
@@ -73,6 +73,54 @@ impl MysqlWriter {
              population_loaded INT NOT NULL, txns_done BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         );
         self.conn.query_drop(ddl).await?;
+        let ddl = format!(
+            "CREATE TABLE IF NOT EXISTS `{FAULTS_TABLE}` (day_index BIGINT PRIMARY KEY, \
+             business_date VARCHAR(10) NOT NULL, kinds VARCHAR(255) NOT NULL, \
+             rate VARCHAR(32) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        );
+        self.conn.query_drop(ddl).await?;
+        Ok(())
+    }
+
+    pub(super) async fn fault_rows(&mut self) -> Result<Vec<FaultRow>> {
+        let exists: Option<i64> = self
+            .conn
+            .query_first(format!(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{FAULTS_TABLE}'"
+            ))
+            .await?;
+        if exists.unwrap_or(0) == 0 {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String, String, String)> = self
+            .conn
+            .query(format!(
+                "SELECT day_index, business_date, kinds, rate FROM `{FAULTS_TABLE}` ORDER BY day_index"
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|(day, date, kinds, rate)| FaultRow::from_columns(day, &date, kinds, rate))
+            .collect()
+    }
+
+    pub(super) async fn record_faults(&mut self, from_day: u32, rows: &[FaultRow]) -> Result<()> {
+        let mut sql = format!(
+            "START TRANSACTION;DELETE FROM `{FAULTS_TABLE}` WHERE day_index >= {from_day};"
+        );
+        for r in rows {
+            let _ = write!(
+                sql,
+                "INSERT INTO `{FAULTS_TABLE}` (day_index, business_date, kinds, rate) VALUES ({}, '{}', ",
+                r.day,
+                r.date.format("%Y-%m-%d")
+            );
+            push_string(&mut sql, &r.kinds, self.no_backslash);
+            sql.push(',');
+            push_string(&mut sql, &r.rate, self.no_backslash);
+            sql.push_str(");");
+        }
+        sql.push_str("COMMIT;");
+        self.conn.query_drop(sql).await?;
         Ok(())
     }
 

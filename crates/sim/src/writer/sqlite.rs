@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDateTime, Timelike};
 use medlake_schema::{business_tables, Dialect, Table, Value};
 use rusqlite::{types::Null, Connection, Statement};
 
-use super::{SimState, STATE_TABLE};
+use super::{FaultRow, SimState, FAULTS_TABLE, STATE_TABLE};
 use crate::error::{Result, SimError};
 use crate::model::{Change, Txn};
 
@@ -59,6 +59,62 @@ impl SqliteWriter {
              scale TEXT NOT NULL, start_date TEXT NOT NULL, days_done INTEGER NOT NULL, \
              population_loaded INTEGER NOT NULL, txns_done INTEGER NOT NULL)"
         ))?;
+        self.conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {FAULTS_TABLE} (day_index INTEGER PRIMARY KEY, \
+             business_date TEXT NOT NULL, kinds TEXT NOT NULL, rate TEXT NOT NULL)"
+        ))?;
+        Ok(())
+    }
+
+    pub(super) fn fault_rows(&mut self) -> Result<Vec<FaultRow>> {
+        let exists: i64 = self.conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [FAULTS_TABLE],
+            |r| r.get(0),
+        )?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT day_index, business_date, kinds, rate FROM {FAULTS_TABLE} ORDER BY day_index"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(day, date, kinds, rate)| FaultRow::from_columns(day, &date, kinds, rate))
+            .collect()
+    }
+
+    pub(super) fn record_faults(&mut self, from_day: u32, rows: &[FaultRow]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            &format!("DELETE FROM {FAULTS_TABLE} WHERE day_index >= ?1"),
+            [i64::from(from_day)],
+        )?;
+        for r in rows {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {FAULTS_TABLE} (day_index, business_date, kinds, rate) \
+                     VALUES (?1, ?2, ?3, ?4)"
+                ),
+                rusqlite::params![
+                    i64::from(r.day),
+                    r.date.format("%Y-%m-%d").to_string(),
+                    r.kinds,
+                    r.rate,
+                ],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

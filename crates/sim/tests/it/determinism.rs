@@ -2,7 +2,7 @@
 //! at a time equal days written in one call; parameters are checked on continuation.
 
 use crate::common::{dump_sqlite, params, run_sqlite};
-use medlake_sim::{simulate, BusinessWriter, SimError, Simulator, Target};
+use medlake_sim::{simulate, BusinessWriter, Faults, SimError, Simulator, Target};
 
 #[test]
 fn same_seed_same_transactions_different_seed_differs() {
@@ -58,7 +58,9 @@ async fn continuing_with_other_parameters_is_refused() {
         let mut w = BusinessWriter::open(&Target::Sqlite(path.clone()))
             .await
             .unwrap();
-        let err = simulate(&mut w, &other, 1, |_| {}).await.unwrap_err();
+        let err = simulate(&mut w, &other, 1, &Faults::none(), |_| {})
+            .await
+            .unwrap_err();
         assert!(matches!(err, SimError::ParamsMismatch { .. }), "{err}");
         assert!(err.to_string().contains("seed=3"), "{err}");
     }

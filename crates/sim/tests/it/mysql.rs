@@ -5,7 +5,7 @@
 use crate::common;
 use crate::common::params;
 use medlake_schema::{business_tables, ColumnType};
-use medlake_sim::{simulate, BusinessWriter, Target};
+use medlake_sim::{simulate, BusinessWriter, Faults, Target};
 use mysql_async::prelude::Queryable;
 
 /// Every business table of the SQLite file, rendered as MySQL's text protocol shows it.
@@ -79,17 +79,23 @@ async fn mysql_and_sqlite_hold_the_same_rows() {
     let mut w = BusinessWriter::open(&Target::parse(&url).unwrap())
         .await
         .unwrap();
-    simulate(&mut w, &p, 1, |_| {}).await.unwrap();
+    simulate(&mut w, &p, 1, &Faults::none(), |_| {})
+        .await
+        .unwrap();
     w.close().await.unwrap();
     // A second call continues where the first stopped.
     let mut w = BusinessWriter::open(&Target::parse(&url).unwrap())
         .await
         .unwrap();
-    let state = simulate(&mut w, &p, 2, |_| {}).await.unwrap();
+    let state = simulate(&mut w, &p, 2, &Faults::none(), |_| {})
+        .await
+        .unwrap();
     assert_eq!(state.days_done, 3);
     let mut other = p;
     other.seed += 1;
-    assert!(simulate(&mut w, &other, 1, |_| {}).await.is_err());
+    assert!(simulate(&mut w, &other, 1, &Faults::none(), |_| {})
+        .await
+        .is_err());
     w.close().await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();

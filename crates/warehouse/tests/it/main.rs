@@ -6,3 +6,4 @@ mod common;
 mod failures;
 mod late_data;
 mod metrics_verified;
+mod quality;

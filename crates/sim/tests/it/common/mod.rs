@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use medlake_schema::business_tables;
-use medlake_sim::{simulate, BusinessWriter, SimParams, SimState, Target};
+use medlake_sim::{simulate, BusinessWriter, Faults, SimParams, SimState, Target};
 
 /// Small-scale parameters used by most tests.
 pub fn params(seed: u64, scale: f64) -> SimParams {
@@ -21,7 +21,9 @@ pub async fn run_sqlite(path: &Path, p: &SimParams, days: u32) -> SimState {
     let mut w = BusinessWriter::open(&Target::Sqlite(path.to_path_buf()))
         .await
         .unwrap();
-    let state = simulate(&mut w, p, days, |_| {}).await.unwrap();
+    let state = simulate(&mut w, p, days, &Faults::none(), |_| {})
+        .await
+        .unwrap();
     w.close().await.unwrap();
     state
 }

@@ -53,10 +53,15 @@ impl Platform {
 
     /// Simulates the next day and returns it.
     pub async fn simulate_day(&mut self) -> NaiveDate {
+        self.simulate_day_with(&medlake_sim::Faults::none()).await
+    }
+
+    /// Simulates the next day with `faults` injected and returns it.
+    pub async fn simulate_day_with(&mut self, faults: &medlake_sim::Faults) -> NaiveDate {
         let mut writer = BusinessWriter::open(&Target::parse(&self.url).unwrap())
             .await
             .unwrap();
-        medlake_sim::simulate(&mut writer, &self.params, 1, |_| {})
+        medlake_sim::simulate(&mut writer, &self.params, 1, faults, |_| {})
             .await
             .unwrap();
         self.days_simulated += 1;
@@ -65,8 +70,18 @@ impl Platform {
 
     /// Full snapshots of day `dt` (when `full`) and change capture up to its end (when `inc`).
     pub async fn sync(&self, dt: NaiveDate, full: bool, inc: bool) {
+        self.sync_day(dt, full, inc, false).await;
+    }
+
+    /// Both halves of day `dt`'s sync, then the source-vs-lake reconciliation (recorded as
+    /// a quality check).
+    pub async fn sync_reconciled(&self, dt: NaiveDate) {
+        self.sync_day(dt, true, true, true).await;
+    }
+
+    async fn sync_day(&self, dt: NaiveDate, full: bool, inc: bool, reconcile: bool) {
         let mut plan = SyncPlan::for_day(dt);
-        plan.reconcile = false;
+        plan.reconcile = reconcile;
         plan.parts = match (full, inc) {
             (true, true) => SyncParts::Both,
             (true, false) => SyncParts::SnapshotsOnly,

@@ -1,0 +1,106 @@
+//! The checks of the ODS tables a build reads, run before any step reads them.
+//!
+//! Sync and capture publish the ODS partitions; the warehouse is where their rows would
+//! spread into every report. So before a day's steps run, each ODS table they read that
+//! has checks (`quality.toml`) is audited as published, with a `check` run record; a table
+//! whose `error` check fails stops every step that reads it (recorded as skipped, naming
+//! the check), and so nothing of that day reaches the `ads_*` tables through it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use medlake_catalog::{Catalog, CheckFilter, Outcome, RunKind, SOURCE_RECONCILE_CHECK};
+use medlake_lake::Lake;
+use medlake_quality::{blocks, describe, Auditor, Partition, QualityRules};
+
+use crate::error::WarehouseError;
+use crate::project::Step;
+
+/// What the audit of the sources found.
+#[derive(Debug, Default)]
+pub(crate) struct SourceAudits {
+    /// Source tables whose checks block, with why.
+    pub(crate) blocked: BTreeMap<String, String>,
+    /// Seconds the audits took.
+    pub(crate) seconds: f64,
+}
+
+/// Audits partition `dt` of every source of `steps` that has checks.
+pub(crate) async fn audit_sources(
+    lake: &Lake,
+    catalog: &Catalog,
+    rules: &QualityRules,
+    steps: &[&Step],
+    dt: NaiveDate,
+) -> Result<SourceAudits, WarehouseError> {
+    let started = Instant::now();
+    let sources: BTreeSet<&str> = steps
+        .iter()
+        .flat_map(|s| s.sources.iter().map(String::as_str))
+        .collect();
+    let auditor = Auditor::new(lake, catalog, rules);
+    let mut out = SourceAudits::default();
+    for table in &sources {
+        if let Some(lost) = failed_reconciliation(catalog, table, dt)? {
+            out.blocked.insert(table.to_string(), lost);
+        }
+    }
+    for table in sources.into_iter().filter(|t| rules.table(t).is_some()) {
+        let run = catalog.start_run(RunKind::Check, table, Some(dt))?;
+        let audit = match auditor
+            .audit(table, dt, Partition::Published, &[], Some(run))
+            .await
+        {
+            Ok(audit) => audit,
+            Err(e) => {
+                // The partition cannot be read at all: the steps reading it fail with the
+                // lake's own message; the check run says why it could not check.
+                let message = format!("could not check: {e}");
+                catalog.finish_run(run, Outcome::Failed, 0, 0, Some(&message))?;
+                continue;
+            }
+        };
+        auditor.record(&audit)?;
+        let rows = audit
+            .profiles
+            .iter()
+            .find(|p| p.column == medlake_quality::ROWS)
+            .map_or(0, |p| p.row_count);
+        let warnings: Vec<String> = audit.warnings().into_iter().map(describe).collect();
+        match audit.verdict() {
+            Some(verdict) => {
+                catalog.finish_run(run, Outcome::Failed, rows, 0, Some(&verdict))?;
+                out.blocked
+                    .entry(table.to_string())
+                    .and_modify(|why| *why = format!("{why}; {verdict}"))
+                    .or_insert(verdict);
+            }
+            None => {
+                let note = (!warnings.is_empty()).then(|| warnings.join("; "));
+                catalog.finish_run(run, Outcome::Succeeded, rows, 0, note.as_deref())?;
+            }
+        }
+    }
+    out.seconds = started.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// Why `table` must not be read for day `dt` because the day's sync found the lake short of
+/// the source (its reconciliation, recorded as a check): `None` when it agreed or none ran.
+fn failed_reconciliation(
+    catalog: &Catalog,
+    table: &str,
+    dt: NaiveDate,
+) -> Result<Option<String>, WarehouseError> {
+    let latest = catalog.check_results(&CheckFilter {
+        dt: Some(dt),
+        check_id: Some(format!("{table}.{SOURCE_RECONCILE_CHECK}")),
+        limit: 1,
+        ..CheckFilter::default()
+    })?;
+    Ok(latest
+        .first()
+        .filter(|r| blocks(r))
+        .map(|r| format!("quality check failed: {}", describe(r))))
+}
