@@ -52,7 +52,8 @@ pub async fn run(config: &Config, args: &CheckArgs, quiet: bool) -> Result<()> {
         bail!("give --day, --list or --history");
     };
     let lake = Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
-    let results = check_day(&lake, &catalog, &project, day, args.table.as_deref(), quiet).await?;
+    let DayCheck { results, missing } =
+        check_day(&lake, &catalog, &project, day, args.table.as_deref(), quiet).await?;
     medlake_quality::publish_results(&lake, &catalog, day)
         .await
         .context("writing dq_check_result")?;
@@ -72,6 +73,13 @@ pub async fn run(config: &Config, args: &CheckArgs, quiet: bool) -> Result<()> {
     if blocking > 0 {
         bail!("{blocking} error-level check(s) failed on {day} (see above)");
     }
+    if !missing.is_empty() {
+        bail!(
+            "{} table(s) with checks have no partition of {day}: {}",
+            missing.len(),
+            missing.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -84,7 +92,7 @@ async fn check_day(
     day: NaiveDate,
     only: Option<&str>,
     quiet: bool,
-) -> Result<Vec<CheckRecord>> {
+) -> Result<DayCheck> {
     let rules = &project.quality;
     let auditor = Auditor::new(lake, catalog, rules);
     let tables: Vec<&str> = rules
@@ -94,6 +102,7 @@ async fn check_day(
         .collect();
     let bar = progress::steps_bar(tables.len() as u64, "check", quiet);
     let mut all = Vec::new();
+    let mut missing = Vec::new();
     for table in tables {
         bar.set_message(table.to_string());
         let phi = project
@@ -115,12 +124,23 @@ async fn check_day(
                 continue;
             }
         };
-        auditor.record(&audit)?;
         let rows = audit
             .profiles
             .iter()
             .find(|p| p.column == ROWS)
             .map_or(0, |p| p.row_count);
+        if rows == 0 {
+            // Nothing published for the day: checks of no rows would pass and hide what a
+            // build's gate found; say so instead, and record nothing.
+            let message =
+                format!("no partition of {day} (not built, or kept out by a failed check)");
+            catalog.finish_run(run, Outcome::Failed, 0, 0, Some(&message))?;
+            bar.suspend(|| println!("{table}: {message}"));
+            bar.inc(1);
+            missing.push(table.to_string());
+            continue;
+        }
+        auditor.record(&audit)?;
         let verdict = audit.verdict();
         let outcome = if verdict.is_some() {
             Outcome::Failed
@@ -133,7 +153,18 @@ async fn check_day(
         all.extend(audit.results);
     }
     bar.finish_and_clear();
-    Ok(all)
+    Ok(DayCheck {
+        results: all,
+        missing,
+    })
+}
+
+/// What `medlake check --day` found.
+struct DayCheck {
+    /// Every result recorded.
+    results: Vec<CheckRecord>,
+    /// Tables with checks that have no rows for the day.
+    missing: Vec<String>,
 }
 
 fn print_table(table: &str, rows: u64, results: &[CheckRecord]) {
