@@ -54,9 +54,11 @@ pub async fn run(config: &Config, args: &CheckArgs, quiet: bool) -> Result<()> {
     let lake = Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
     let DayCheck { results, missing } =
         check_day(&lake, &catalog, &project, day, args.table.as_deref(), quiet).await?;
-    medlake_quality::publish_results(&lake, &catalog, day)
-        .await
-        .context("writing dq_check_result")?;
+    if !results.is_empty() {
+        medlake_quality::publish_results(&lake, &catalog, day)
+            .await
+            .context("writing dq_check_result")?;
+    }
     let blocking = results.iter().filter(|r| blocks(r)).count();
     let warned = results
         .iter()
@@ -75,7 +77,7 @@ pub async fn run(config: &Config, args: &CheckArgs, quiet: bool) -> Result<()> {
     }
     if !missing.is_empty() {
         bail!(
-            "{} table(s) with checks have no partition of {day}: {}",
+            "{} table(s) with checks have no partition of {day} or could not be read: {}",
             missing.len(),
             missing.join(", ")
         );
@@ -121,6 +123,7 @@ async fn check_day(
                 catalog.finish_run(run, Outcome::Failed, 0, 0, Some(&message))?;
                 bar.suspend(|| println!("{table}: {message}"));
                 bar.inc(1);
+                missing.push(table.to_string());
                 continue;
             }
         };
@@ -163,7 +166,7 @@ async fn check_day(
 struct DayCheck {
     /// Every result recorded.
     results: Vec<CheckRecord>,
-    /// Tables with checks that have no rows for the day.
+    /// Tables with checks that have no rows for the day, or could not be read.
     missing: Vec<String>,
 }
 

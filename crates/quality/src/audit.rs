@@ -130,13 +130,22 @@ impl<'a> Auditor<'a> {
         phi.extend(rules.phi.iter().cloned());
         let others = referenced_tables(rules, dt);
         let ctx = partition_session(self.lake, table, dt, partition, &others).await?;
+        let profiled = Instant::now();
         let profiles = profile(&ctx, table, dt, &phi).await?;
+        let profile_seconds = profiled.elapsed().as_secs_f64();
         let mut results = Vec::new();
         for check in &rules.checks {
             let began = Instant::now();
             let found = self.evaluate(&ctx, rules, &phi, check, dt, &profiles).await;
             results.push(record(check, dt, found, began, run_id));
         }
+        tracing::debug!(
+            table,
+            %dt,
+            profile_seconds,
+            seconds = started.elapsed().as_secs_f64(),
+            "audited"
+        );
         Ok(Audit {
             table: table.to_string(),
             dt,

@@ -152,6 +152,7 @@ async fn every_kind_finds_the_planted_rows_staged_and_published_alike() {
         let staged = Partition::Staged {
             schema: fact_schema(),
             batches: &batches,
+            inputs: None,
         };
         let audit = auditor
             .audit("dwd_t", day(d), staged, &[], None)
@@ -163,6 +164,7 @@ async fn every_kind_finds_the_planted_rows_staged_and_published_alike() {
     let staged = Partition::Staged {
         schema: fact_schema(),
         batches: std::slice::from_ref(&batch),
+        inputs: None,
     };
     let audit = auditor
         .audit("dwd_t", day(3), staged, &[], Some(7))
@@ -252,6 +254,7 @@ async fn a_volume_drop_fails_against_its_history_and_results_reach_the_lake() {
         let staged = Partition::Staged {
             schema: fact_schema(),
             batches: &batches,
+            inputs: None,
         };
         let audit = auditor
             .audit("dwd_t", day(d), staged, &[], None)
@@ -263,6 +266,7 @@ async fn a_volume_drop_fails_against_its_history_and_results_reach_the_lake() {
     let staged = Partition::Staged {
         schema: fact_schema(),
         batches: &two_rows,
+        inputs: None,
     };
     let audit = auditor
         .audit("dwd_t", day(3), staged, &[], None)

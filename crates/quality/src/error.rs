@@ -20,6 +20,9 @@ pub enum QualityError {
     /// The catalog could not be read or written.
     #[error(transparent)]
     Catalog(#[from] medlake_catalog::CatalogError),
+    /// The table to check is not in the lake.
+    #[error("{0} is not in the lake (never synced or built)")]
+    NotInLake(String),
     /// The engine failed on a check's or a profile's query.
     #[error("{table}: {what}: {source}")]
     Engine {

@@ -36,11 +36,13 @@ enum Depth {
 }
 
 impl Depth {
-    fn of(data_type: &DataType, phi: bool) -> Depth {
+    fn of(name: &str, data_type: &DataType, phi: bool) -> Depth {
         if phi {
             return Depth::Nulls;
         }
         match data_type {
+            // A key's mean and percentiles say nothing: bounds and distinct values do.
+            t if t.is_numeric() && is_key(name) => Depth::Bounds,
             t if t.is_numeric() => Depth::Numeric,
             DataType::Date32
             | DataType::Date64
@@ -89,6 +91,12 @@ impl Depth {
     }
 }
 
+/// Whether a column holds keys (`id`, `doctor_id`, `data.id`): numbers, but not measures.
+fn is_key(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    last == "id" || last.ends_with("_id")
+}
+
 /// The columns profiled: top-level columns but `dt`, and the fields of a change record's
 /// `data` struct (`data.status`). `old` (only the changed columns) is left out.
 fn profiled_columns(schema: &Schema) -> Vec<(String, DataType)> {
@@ -123,7 +131,7 @@ pub(crate) async fn profile(
         .into_iter()
         .map(|(name, t)| {
             let is_phi = phi.contains(&name);
-            let depth = Depth::of(&t, is_phi);
+            let depth = Depth::of(&name, &t, is_phi);
             (name, depth, t)
         })
         .collect();
@@ -228,11 +236,14 @@ mod tests {
         ]);
         let names: Vec<String> = profiled_columns(&schema).into_iter().map(|c| c.0).collect();
         assert_eq!(names, ["type", "data.id", "data.name"]);
-        assert_eq!(Depth::of(&DataType::Utf8, true), Depth::Nulls);
+        assert_eq!(Depth::of("name", &DataType::Utf8, true), Depth::Nulls);
+        let amount = Depth::of("amount", &DataType::Decimal128(19, 2), false);
+        assert_eq!(amount, Depth::Numeric);
         assert_eq!(
-            Depth::of(&DataType::Decimal128(19, 2), false),
-            Depth::Numeric
+            Depth::of("data.doctor_id", &DataType::Int64, false),
+            Depth::Bounds
         );
+        assert_eq!(Depth::of("id", &DataType::Int64, false), Depth::Bounds);
         assert_eq!(Depth::Numeric.aggregates("a", &DataType::Int64).len(), 7);
         let float = Depth::Numeric.aggregates("a", &DataType::Float64);
         assert_eq!(float[1], "approx_distinct(CAST(a AS VARCHAR))");

@@ -23,8 +23,12 @@ pub enum Partition<'a> {
         schema: SchemaRef,
         /// The rows.
         batches: &'a [RecordBatch],
+        /// The session that computed them: the lake tables it holds are lent to the
+        /// checks, not opened again.
+        inputs: Option<&'a SessionContext>,
     },
-    /// The partition already in the lake.
+    /// The partition already in the lake (read once into memory: the profile and every
+    /// check then read it without decoding the files again).
     Published,
 }
 
@@ -39,11 +43,27 @@ pub(crate) async fn partition_session(
     others: &[String],
 ) -> Result<SessionContext, QualityError> {
     let ctx = SessionContext::new();
+    let lent = match &partition {
+        Partition::Staged { inputs, .. } => *inputs,
+        Partition::Published => None,
+    };
     for other in others.iter().filter(|o| o.as_str() != table) {
-        lake.register(&ctx, other).await?;
+        let provider = match lent {
+            Some(inputs) => inputs.table_provider(other.as_str()).await.ok(),
+            None => None,
+        };
+        match provider {
+            Some(provider) => {
+                ctx.register_table(other.as_str(), provider)
+                    .map_err(|e| QualityError::engine(table, "lending a table", e))?;
+            }
+            None => lake.register(&ctx, other).await?,
+        }
     }
     match partition {
-        Partition::Staged { schema, batches } => {
+        Partition::Staged {
+            schema, batches, ..
+        } => {
             let (schema, batches) = with_day(schema, batches, dt)?;
             let provider = MemTable::try_new(schema, vec![batches])
                 .map_err(|e| QualityError::engine(table, "staging the partition", e))?;
@@ -53,17 +73,22 @@ pub(crate) async fn partition_session(
         Partition::Published => {
             let whole = format!("__whole_{table}");
             lake.register_as(&ctx, table, &whole).await?;
-            if ctx.table_exist(whole.as_str()).unwrap_or(false) {
-                let view = ctx
-                    .sql(&format!(
-                        "SELECT * FROM {whole} WHERE {PARTITION_COLUMN} = '{dt}'"
-                    ))
-                    .await
-                    .map_err(|e| QualityError::engine(table, "reading the partition", e))?
-                    .into_view();
-                ctx.register_table(table, view)
-                    .map_err(|e| QualityError::engine(table, "reading the partition", e))?;
+            if !ctx.table_exist(whole.as_str()).unwrap_or(false) {
+                return Err(QualityError::NotInLake(table.to_string()));
             }
+            let read = |e| QualityError::engine(table, "reading the partition", e);
+            let frame = ctx
+                .sql(&format!(
+                    "SELECT * FROM {whole} WHERE {PARTITION_COLUMN} = '{dt}'"
+                ))
+                .await
+                .map_err(read)?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.map_err(read)?;
+            let provider = MemTable::try_new(schema, vec![batches]).map_err(read)?;
+            ctx.deregister_table(whole.as_str()).map_err(read)?;
+            ctx.register_table(table, Arc::new(provider))
+                .map_err(read)?;
         }
     }
     Ok(ctx)

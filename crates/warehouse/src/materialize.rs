@@ -102,6 +102,7 @@ pub(crate) async fn execute(
             let staged = Partition::Staged {
                 schema: schema.clone(),
                 batches: &batches,
+                inputs: Some(&ctx),
             };
             let audit = checks
                 .auditor

@@ -7,7 +7,6 @@
 //! the check), and so nothing of that day reaches the `ads_*` tables through it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
 use chrono::NaiveDate;
 use medlake_catalog::{Catalog, CheckFilter, Outcome, RunKind, SOURCE_RECONCILE_CHECK};
@@ -22,7 +21,7 @@ use crate::project::Step;
 pub(crate) struct SourceAudits {
     /// Source tables whose checks block, with why.
     pub(crate) blocked: BTreeMap<String, String>,
-    /// Seconds the audits took.
+    /// Seconds the audits took, summed (work: they run side by side).
     pub(crate) seconds: f64,
 }
 
@@ -34,7 +33,6 @@ pub(crate) async fn audit_sources(
     steps: &[&Step],
     dt: NaiveDate,
 ) -> Result<SourceAudits, WarehouseError> {
-    let started = Instant::now();
     let sources: BTreeSet<&str> = steps
         .iter()
         .flat_map(|s| s.sources.iter().map(String::as_str))
@@ -46,44 +44,63 @@ pub(crate) async fn audit_sources(
             out.blocked.insert(table.to_string(), lost);
         }
     }
-    for table in sources.into_iter().filter(|t| rules.table(t).is_some()) {
-        let run = catalog.start_run(RunKind::Check, table, Some(dt))?;
-        let audit = match auditor
-            .audit(table, dt, Partition::Published, &[], Some(run))
-            .await
-        {
-            Ok(audit) => audit,
-            Err(e) => {
-                // The partition cannot be read at all: the steps reading it fail with the
-                // lake's own message; the check run says why it could not check.
-                let message = format!("could not check: {e}");
-                catalog.finish_run(run, Outcome::Failed, 0, 0, Some(&message))?;
-                continue;
-            }
+    // The tables are independent: audited side by side (each reads its own partition).
+    let audits = sources
+        .into_iter()
+        .filter(|t| rules.table(t).is_some())
+        .map(|table| audit_one(&auditor, catalog, table, dt));
+    for audited in futures::future::join_all(audits).await {
+        let Some((table, verdict, seconds)) = audited? else {
+            continue;
         };
-        auditor.record(&audit)?;
-        let rows = audit
-            .profiles
-            .iter()
-            .find(|p| p.column == medlake_quality::ROWS)
-            .map_or(0, |p| p.row_count);
-        let warnings: Vec<String> = audit.warnings().into_iter().map(describe).collect();
-        match audit.verdict() {
-            Some(verdict) => {
-                catalog.finish_run(run, Outcome::Failed, rows, 0, Some(&verdict))?;
-                out.blocked
-                    .entry(table.to_string())
-                    .and_modify(|why| *why = format!("{why}; {verdict}"))
-                    .or_insert(verdict);
-            }
-            None => {
-                let note = (!warnings.is_empty()).then(|| warnings.join("; "));
-                catalog.finish_run(run, Outcome::Succeeded, rows, 0, note.as_deref())?;
-            }
+        out.seconds += seconds;
+        if let Some(verdict) = verdict {
+            out.blocked
+                .entry(table.to_string())
+                .and_modify(|why| *why = format!("{why}; {verdict}"))
+                .or_insert(verdict);
         }
     }
-    out.seconds = started.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// Audits one source table's partition as a `check` run: its name, why it blocks (if it
+/// does) and the audit's seconds; `None` when the partition could not be read at all (the
+/// steps reading it fail with the lake's own message; the check run says why).
+async fn audit_one<'t>(
+    auditor: &Auditor<'_>,
+    catalog: &Catalog,
+    table: &'t str,
+    dt: NaiveDate,
+) -> Result<Option<(&'t str, Option<String>, f64)>, WarehouseError> {
+    let run = catalog.start_run(RunKind::Check, table, Some(dt))?;
+    let audit = match auditor
+        .audit(table, dt, Partition::Published, &[], Some(run))
+        .await
+    {
+        Ok(audit) => audit,
+        Err(e) => {
+            let message = format!("could not check: {e}");
+            catalog.finish_run(run, Outcome::Failed, 0, 0, Some(&message))?;
+            return Ok(None);
+        }
+    };
+    auditor.record(&audit)?;
+    let rows = audit
+        .profiles
+        .iter()
+        .find(|p| p.column == medlake_quality::ROWS)
+        .map_or(0, |p| p.row_count);
+    let verdict = audit.verdict();
+    match &verdict {
+        Some(verdict) => catalog.finish_run(run, Outcome::Failed, rows, 0, Some(verdict))?,
+        None => {
+            let warnings: Vec<String> = audit.warnings().into_iter().map(describe).collect();
+            let note = (!warnings.is_empty()).then(|| warnings.join("; "));
+            catalog.finish_run(run, Outcome::Succeeded, rows, 0, note.as_deref())?;
+        }
+    }
+    Ok(Some((table, verdict, audit.seconds)))
 }
 
 /// Why `table` must not be read for day `dt` because the day's sync found the lake short of
