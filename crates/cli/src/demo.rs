@@ -236,7 +236,8 @@ fn demo_fault(args: &DemoArgs) -> Result<(u32, medlake_sim::Faults)> {
     if args.fault == "none" {
         return Ok((day, medlake_sim::Faults::none()));
     }
-    let faults = medlake_sim::Faults::parse(&args.fault, 0.05, Vec::new())
+    let date = args.start + chrono::Duration::days(i64::from(day));
+    let faults = medlake_sim::Faults::parse(&args.fault, 0.05, vec![date])
         .with_context(|| format!("--fault {}", args.fault))?;
     Ok((day, faults))
 }

@@ -132,6 +132,23 @@ async fn lake_with_dimension(dir: &std::path::Path) -> Lake {
     lake
 }
 
+/// Two earlier days of 5 rows each, audited and recorded: the volume baseline.
+async fn record_baseline(auditor: &Auditor<'_>) {
+    for d in [1, 2] {
+        let batches = [fact_batch()];
+        let staged = Partition::Staged {
+            schema: fact_schema(),
+            batches: &batches,
+            inputs: None,
+        };
+        let audit = auditor
+            .audit("dwd_t", day(d), staged, &[], None)
+            .await
+            .unwrap();
+        auditor.record(&audit).unwrap();
+    }
+}
+
 fn by_name<'r>(results: &'r [CheckRecord], name: &str) -> &'r CheckRecord {
     results
         .iter()
@@ -146,20 +163,7 @@ async fn every_kind_finds_the_planted_rows_staged_and_published_alike() {
     let catalog = Catalog::open_in_memory().unwrap();
     let rules = rules();
     let auditor = Auditor::new(&lake, &catalog, &rules);
-    // Two earlier days of 5 rows each: the volume baseline.
-    for d in [1, 2] {
-        let batches = [fact_batch()];
-        let staged = Partition::Staged {
-            schema: fact_schema(),
-            batches: &batches,
-            inputs: None,
-        };
-        let audit = auditor
-            .audit("dwd_t", day(d), staged, &[], None)
-            .await
-            .unwrap();
-        auditor.record(&audit).unwrap();
-    }
+    record_baseline(&auditor).await;
     let batch = fact_batch();
     let staged = Partition::Staged {
         schema: fact_schema(),
@@ -249,19 +253,7 @@ async fn a_volume_drop_fails_against_its_history_and_results_reach_the_lake() {
     let catalog = Catalog::open_in_memory().unwrap();
     let rules = rules();
     let auditor = Auditor::new(&lake, &catalog, &rules);
-    for d in [1, 2] {
-        let batches = [fact_batch()];
-        let staged = Partition::Staged {
-            schema: fact_schema(),
-            batches: &batches,
-            inputs: None,
-        };
-        let audit = auditor
-            .audit("dwd_t", day(d), staged, &[], None)
-            .await
-            .unwrap();
-        auditor.record(&audit).unwrap();
-    }
+    record_baseline(&auditor).await;
     let two_rows = [fact_batch().slice(0, 2)];
     let staged = Partition::Staged {
         schema: fact_schema(),

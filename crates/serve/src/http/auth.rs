@@ -108,3 +108,30 @@ impl AppState {
         HeaderValue::from_str(&cookie).expect("a cookie of safe characters")
     }
 }
+
+/// Lets `caller` through when their role is one of `roles`; anyone else is refused with a
+/// 403 saying who may (`who`, e.g. "an admin") do `what`, and the refusal is audited.
+pub(super) fn only_roles(
+    state: &AppState,
+    caller: &Caller,
+    roles: &[crate::accounts::Role],
+    who: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    if roles.contains(&caller.principal.role) {
+        return Ok(());
+    }
+    let message = format!("only {who} may {what}");
+    let entry = medlake_catalog::AuditEntry {
+        account: &caller.principal.name,
+        channel: crate::query::Channel::Http.as_str(),
+        statement: what,
+        outcome: "refused",
+        error: Some(&message),
+        ..medlake_catalog::AuditEntry::default()
+    };
+    if let Err(e) = state.queries.catalog().audit(&entry) {
+        tracing::error!(error = %e, "cannot write the query audit");
+    }
+    Err(ApiError::new(StatusCode::FORBIDDEN, "refused", message))
+}

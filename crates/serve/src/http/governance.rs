@@ -8,33 +8,17 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use medlake_catalog::{AuditEntry, AuditRecord, AuditSearch};
+use medlake_catalog::{AuditRecord, AuditSearch};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::auth::{only_roles, Caller};
 use super::{ApiError, AppState};
 use crate::accounts::Role;
-use crate::query::Channel;
 
 /// Refuses anyone but an admin, auditing the refusal (`what` names the request).
 fn admin_only(state: &AppState, caller: &Caller, what: &str) -> Result<(), ApiError> {
-    if caller.principal.role == Role::Admin {
-        return Ok(());
-    }
-    let message = format!("only an admin may {what}");
-    let entry = AuditEntry {
-        account: &caller.principal.name,
-        channel: Channel::Http.as_str(),
-        statement: what,
-        outcome: "refused",
-        error: Some(&message),
-        ..AuditEntry::default()
-    };
-    if let Err(e) = state.queries.catalog().audit(&entry) {
-        tracing::error!(error = %e, "cannot write the query audit");
-    }
-    Err(ApiError::new(StatusCode::FORBIDDEN, "refused", message))
+    only_roles(state, caller, &[Role::Admin], "an admin", what)
 }
 
 #[derive(Deserialize)]

@@ -14,15 +14,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{Duration, NaiveDate};
-use medlake_catalog::{AuditEntry, CheckFilter, CheckRecord, CheckStatus, ProfileRecord};
+use medlake_catalog::{CheckFilter, CheckRecord, CheckStatus, ProfileRecord};
 use medlake_quality::{blocks, QualityRules, CHECK_RESULT_TABLE};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::auth::{only_roles, Caller};
 use super::{parse_day, ApiError, AppState};
 use crate::accounts::Role;
-use crate::query::Channel;
 
 /// Calendar days before the newest checked day the overview reads for its day list.
 const WINDOW_DAYS: i64 = 60;
@@ -36,22 +35,8 @@ const MAX_HISTORY: usize = 400;
 /// Refuses anyone but an analyst or an admin, auditing the refusal (`what` names the
 /// request).
 fn readers_only(state: &AppState, caller: &Caller, what: &str) -> Result<(), ApiError> {
-    if matches!(caller.principal.role, Role::Admin | Role::Analyst) {
-        return Ok(());
-    }
-    let message = format!("only an analyst or an admin may {what}");
-    let entry = AuditEntry {
-        account: &caller.principal.name,
-        channel: Channel::Http.as_str(),
-        statement: what,
-        outcome: "refused",
-        error: Some(&message),
-        ..AuditEntry::default()
-    };
-    if let Err(e) = state.queries.catalog().audit(&entry) {
-        tracing::error!(error = %e, "cannot write the query audit");
-    }
-    Err(ApiError::new(StatusCode::FORBIDDEN, "refused", message))
+    let roles = [Role::Admin, Role::Analyst];
+    only_roles(state, caller, &roles, "an analyst or an admin", what)
 }
 
 /// The project's declared checks (none when this server did not load the project).
