@@ -274,3 +274,73 @@ async fn a_volume_drop_fails_against_its_history_and_results_reach_the_lake() {
         .unwrap();
     assert_eq!(rows as usize, audit.results.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_partition_and_a_drifting_mean_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_with_dimension(dir.path()).await;
+    let catalog = Catalog::open_in_memory().unwrap();
+    let doc: toml::Table = toml::from_str(
+        r#"
+[[checks]]
+kind = "freshness"
+column = "event_time"
+max_lag_hours = 2
+[[checks]]
+kind = "distribution"
+column = "amount"
+measure = "mean"
+band = 0.2
+min_history = 2
+severity = "warn"
+[[checks]]
+kind = "distribution"
+column = "amount"
+name = "amount_nulls"
+measure = "null_rate"
+max_delta = 0.5
+min_history = 2
+"#,
+    )
+    .unwrap();
+    let checks: Vec<Check> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| Check::parse("dwd_t", c, "dwd_t.sql").unwrap())
+        .collect();
+    let mut rules = QualityRules::default();
+    rules
+        .add("dwd_t", checks, vec!["id".into()], vec![])
+        .unwrap();
+    let auditor = Auditor::new(&lake, &catalog, &rules);
+    record_baseline(&auditor).await;
+    // The first two rows: amounts 5 and -1 (mean 2 against 4.25 before), the latest event
+    // at 21:30, 2.5 hours before midnight.
+    let two_rows = [fact_batch().slice(0, 2)];
+    let staged = Partition::Staged {
+        schema: fact_schema(),
+        batches: &two_rows,
+        inputs: None,
+    };
+    let audit = auditor
+        .audit("dwd_t", day(3), staged, &[], None)
+        .await
+        .unwrap();
+    let freshness = by_name(&audit.results, "freshness_event_time");
+    assert_eq!(freshness.status, CheckStatus::Fail, "{freshness:?}");
+    assert_eq!(freshness.observed, Some(2.5));
+    let mean = by_name(&audit.results, "distribution_amount");
+    assert_eq!(mean.status, CheckStatus::Warn, "{mean:?}");
+    assert_eq!(mean.observed, Some(2.0));
+    assert!(mean.expected.starts_with("[3.4, 5.1]"), "{}", mean.expected);
+    // Null rate 0 against 0.2 before: within 0.5.
+    let nulls = by_name(&audit.results, "amount_nulls");
+    assert_eq!(nulls.status, CheckStatus::Pass, "{nulls:?}");
+    let blocking: Vec<&str> = audit
+        .blocking()
+        .iter()
+        .map(|b| b.check_id.as_str())
+        .collect();
+    assert_eq!(blocking, ["dwd_t.freshness_event_time"]);
+}
