@@ -37,6 +37,7 @@ mod accounts;
 mod audit;
 mod capture;
 mod db;
+mod lease;
 mod lineage;
 mod logins;
 mod pg_connection;
@@ -48,6 +49,7 @@ mod sessions;
 pub use accounts::{Account, NewAccount};
 pub use audit::{AuditEntry, AuditFigures, AuditRecord, AuditSearch, ChainReport};
 pub use capture::{CaptureState, Position};
+pub use lease::Lease;
 pub use lineage::LineageRecord;
 pub use logins::{LoginEvent, LoginRecord};
 pub use policies::PolicyVersion;
@@ -264,6 +266,15 @@ const MIGRATIONS: &[&str] = &[
         profiled TEXT NOT NULL,
         PRIMARY KEY (table_name, dt, column_name)
     );",
+    // Leases (lease.rs): one holder at a time for a named duty, such as the scheduler of a
+    // shared catalog, with a fencing token that grows with every new holder.
+    "CREATE TABLE lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        expires TEXT NOT NULL,
+        acquired TEXT NOT NULL
+    );",
 ];
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
@@ -336,6 +347,8 @@ pub(crate) mod testing {
     /// A catalog for a test, with what it takes to clean up.
     pub(crate) struct TestCatalog {
         pub(crate) catalog: Catalog,
+        /// The PostgreSQL catalog's URL, for tests that open more connections to it.
+        pub(crate) url: Option<String>,
         drop_database: Option<(String, String)>,
     }
 
@@ -399,6 +412,7 @@ pub(crate) mod testing {
                 "sqlite",
                 TestCatalog {
                     catalog: Catalog::open_in_memory().unwrap(),
+                    url: None,
                     drop_database: None,
                 },
             ),
@@ -406,6 +420,7 @@ pub(crate) mod testing {
                 "postgres",
                 TestCatalog {
                     catalog: postgres,
+                    url: Some(url.to_string()),
                     drop_database: Some((server, name)),
                 },
             ),
