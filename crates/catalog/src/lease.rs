@@ -18,6 +18,7 @@
 
 use chrono::{Duration, Local, NaiveDateTime};
 
+use crate::db::Row;
 use crate::{fmt_time, parse_time, Catalog, Result};
 
 /// A lease as held.
@@ -52,15 +53,7 @@ impl Catalog {
              RETURNING holder, token, expires",
             sql_params![name, holder, fmt_time(&expires), fmt_time(&now)],
         )?;
-        row.map(|r| {
-            Ok(Lease {
-                name: name.to_string(),
-                holder: r.text(0, "lease.holder")?,
-                token: r.int(1, "lease.token")?,
-                expires: parse_time(&r.text(2, "lease.expires")?, "lease.expires")?,
-            })
-        })
-        .transpose()
+        row.map(|r| lease_row(name, &r)).transpose()
     }
 
     /// Gives lease `name` up if `holder` has it (it expires now); whether it was held.
@@ -79,16 +72,18 @@ impl Catalog {
             "SELECT holder, token, expires FROM lease WHERE name = ?1",
             sql_params![name],
         )?;
-        row.map(|r| {
-            Ok(Lease {
-                name: name.to_string(),
-                holder: r.text(0, "lease.holder")?,
-                token: r.int(1, "lease.token")?,
-                expires: parse_time(&r.text(2, "lease.expires")?, "lease.expires")?,
-            })
-        })
-        .transpose()
+        row.map(|r| lease_row(name, &r)).transpose()
     }
+}
+
+/// A lease from a row of (holder, token, expires).
+fn lease_row(name: &str, r: &Row) -> Result<Lease> {
+    Ok(Lease {
+        name: name.to_string(),
+        holder: r.text(0, "lease.holder")?,
+        token: r.int(1, "lease.token")?,
+        expires: parse_time(&r.text(2, "lease.expires")?, "lease.expires")?,
+    })
 }
 
 #[cfg(test)]

@@ -136,6 +136,24 @@ pub struct ProfileRecord {
 }
 
 impl ProfileRecord {
+    /// The profile of `column` in a partition of `rows` rows, before any figure of the
+    /// column is known (no nulls counted, nothing estimated).
+    pub fn new(table: &str, dt: NaiveDate, column: &str, rows: u64) -> ProfileRecord {
+        ProfileRecord {
+            table: table.to_string(),
+            dt,
+            column: column.to_string(),
+            row_count: rows,
+            null_count: 0,
+            distinct_count: None,
+            min: None,
+            max: None,
+            mean: None,
+            p50: None,
+            p95: None,
+        }
+    }
+
     /// Share of rows where the column is NULL (0 for an empty partition).
     pub fn null_rate(&self) -> f64 {
         if self.row_count == 0 {

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use medlake_catalog::{Catalog, CheckFilter, CheckRecord, CheckStatus, Outcome, RunKind};
 use medlake_lake::Lake;
-use medlake_quality::{blocks, describe, Auditor, Partition, QualityRules, ROWS};
+use medlake_quality::{blocks, describe, Auditor, Partition, QualityRules};
 use medlake_warehouse::Project;
 
 use crate::config::Config;
@@ -127,11 +127,7 @@ async fn check_day(
                 continue;
             }
         };
-        let rows = audit
-            .profiles
-            .iter()
-            .find(|p| p.column == ROWS)
-            .map_or(0, |p| p.row_count);
+        let rows = audit.rows();
         if rows == 0 {
             // Nothing published for the day: checks of no rows would pass and hide what a
             // build's gate found; say so instead, and record nothing.
@@ -143,14 +139,7 @@ async fn check_day(
             missing.push(table.to_string());
             continue;
         }
-        auditor.record(&audit)?;
-        let verdict = audit.verdict();
-        let outcome = if verdict.is_some() {
-            Outcome::Failed
-        } else {
-            Outcome::Succeeded
-        };
-        catalog.finish_run(run, outcome, rows, 0, verdict.as_deref())?;
+        auditor.record_check_run(run, &audit)?;
         bar.suspend(|| print_table(table, rows, &audit.results));
         bar.inc(1);
         all.extend(audit.results);

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use deltalake::datafusion::prelude::SessionContext;
-use medlake_catalog::{Catalog, CheckRecord, CheckStatus, ProfileRecord};
+use medlake_catalog::{Catalog, CheckRecord, CheckStatus, Outcome, ProfileRecord};
 use medlake_lake::Lake;
 
 use crate::baseline::{bounds, round, window};
@@ -22,7 +22,7 @@ use crate::error::QualityError;
 use crate::finding::{parse_time, record, Finding};
 use crate::profile::{profile, ROWS};
 use crate::query::{
-    collect, failing_rows_condition, key_sql, render_day, scalar, tables_of, texts, SAMPLE_SIZE,
+    collect, failing_rows_condition, key_sql, render_day, scalar, texts, SAMPLE_SIZE,
 };
 use crate::rules::{QualityRules, TableRules};
 use crate::session::{partition_session, Partition};
@@ -46,6 +46,11 @@ impl Audit {
     /// The results that keep the partition from being published.
     pub fn blocking(&self) -> Vec<&CheckRecord> {
         self.results.iter().filter(|r| blocks(r)).collect()
+    }
+
+    /// The partition's row count, from its profile.
+    pub fn rows(&self) -> u64 {
+        rows_of(&self.profiles)
     }
 
     /// Results that warn (published, shown as a warning).
@@ -128,7 +133,7 @@ impl<'a> Auditor<'a> {
         let rules = self.rules.table(table).unwrap_or(&empty);
         let mut phi: Vec<String> = phi.to_vec();
         phi.extend(rules.phi.iter().cloned());
-        let others = referenced_tables(rules, dt);
+        let others = rules.tables_read(table);
         let ctx = partition_session(self.lake, table, dt, partition, &others).await?;
         let profiled = Instant::now();
         let profiles = profile(&ctx, table, dt, &phi).await?;
@@ -160,6 +165,36 @@ impl<'a> Auditor<'a> {
         self.catalog.record_check_results(&audit.results)?;
         self.catalog.record_profiles(&audit.profiles)?;
         Ok(())
+    }
+
+    /// Records an audit that ran as `check` run `run` and ends the run: failed with the
+    /// verdict when a check blocks, else succeeded with the warnings as its note. Returns
+    /// the verdict.
+    pub fn record_check_run(
+        &self,
+        run: i64,
+        audit: &Audit,
+    ) -> Result<Option<String>, QualityError> {
+        self.record(audit)?;
+        let verdict = audit.verdict();
+        match &verdict {
+            Some(verdict) => {
+                self.catalog
+                    .finish_run(run, Outcome::Failed, audit.rows(), 0, Some(verdict))?
+            }
+            None => {
+                let warnings: Vec<String> = audit.warnings().into_iter().map(describe).collect();
+                let note = (!warnings.is_empty()).then(|| warnings.join("; "));
+                self.catalog.finish_run(
+                    run,
+                    Outcome::Succeeded,
+                    audit.rows(),
+                    0,
+                    note.as_deref(),
+                )?
+            }
+        }
+        Ok(verdict)
     }
 
     async fn evaluate(
@@ -394,28 +429,4 @@ fn rows_of(profiles: &[ProfileRecord]) -> u64 {
         .iter()
         .find(|p| p.column == ROWS)
         .map_or(0, |p| p.row_count)
-}
-
-/// The lake tables a table's checks read besides itself.
-fn referenced_tables(rules: &TableRules, dt: NaiveDate) -> Vec<String> {
-    let mut out = Vec::new();
-    for check in &rules.checks {
-        match &check.kind {
-            CheckKind::Relationships { to, .. } => {
-                out.extend(to.split_once('.').map(|(t, _)| t.to_string()));
-            }
-            CheckKind::Reconcile { left, right, .. } => {
-                for q in [left, right] {
-                    out.extend(tables_of(&render_day(q, dt)).unwrap_or_default());
-                }
-            }
-            CheckKind::Sql { query } => {
-                out.extend(tables_of(&render_day(query, dt)).unwrap_or_default());
-            }
-            _ => {}
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }

@@ -88,19 +88,7 @@ mod tests {
     use super::*;
 
     fn rows(dt: NaiveDate, n: u64) -> ProfileRecord {
-        ProfileRecord {
-            table: "t".into(),
-            dt,
-            column: "*".into(),
-            row_count: n,
-            null_count: 0,
-            distinct_count: None,
-            min: None,
-            max: None,
-            mean: None,
-            p50: None,
-            p95: None,
-        }
+        ProfileRecord::new("t", dt, "*", n)
     }
 
     #[test]

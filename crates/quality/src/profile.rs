@@ -146,34 +146,11 @@ pub(crate) async fn profile(
     };
     let mut at = Reader { batch, next: 0 };
     let rows = at.number().unwrap_or(0.0) as u64;
-    let mut out = vec![ProfileRecord {
-        table: table.to_string(),
-        dt,
-        column: ROWS.to_string(),
-        row_count: rows,
-        null_count: 0,
-        distinct_count: None,
-        min: None,
-        max: None,
-        mean: None,
-        p50: None,
-        p95: None,
-    }];
+    let mut out = vec![ProfileRecord::new(table, dt, ROWS, rows)];
     for (name, depth, _) in columns {
         let non_null = at.number().unwrap_or(0.0) as u64;
-        let mut record = ProfileRecord {
-            table: table.to_string(),
-            dt,
-            column: name,
-            row_count: rows,
-            null_count: rows.saturating_sub(non_null),
-            distinct_count: None,
-            min: None,
-            max: None,
-            mean: None,
-            p50: None,
-            p95: None,
-        };
+        let mut record = ProfileRecord::new(table, dt, &name, rows);
+        record.null_count = rows.saturating_sub(non_null);
         if depth != Depth::Nulls {
             record.distinct_count = at.number().map(|d| d as u64);
         }

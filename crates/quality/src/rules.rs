@@ -11,8 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::Check;
+use crate::check::{Check, CheckKind};
 use crate::error::QualityError;
+use crate::query::{render_day, tables_of};
 
 /// One table's checks and what sampling failing rows may record of it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -126,28 +127,50 @@ impl QualityRules {
         self.checks().find(|c| c.id == id)
     }
 
-    /// Tables other than its own that `table`'s checks read (a `relationships` target):
-    /// a build runs the table's step after them.
+    /// Tables other than its own that `table`'s checks read (a `relationships` target, the
+    /// tables of a `reconcile` or `sql` query): the audit registers them, and a build runs
+    /// the table's step after them.
     pub fn referenced_tables(&self, table: &str) -> Vec<String> {
-        let Some(rules) = self.tables.get(table) else {
-            return Vec::new();
-        };
-        let mut out: Vec<String> = rules
-            .checks
-            .iter()
-            .filter_map(|c| match &c.kind {
-                crate::CheckKind::Relationships { to, .. } => {
-                    to.split_once('.').map(|(t, _)| t.to_string())
+        self.tables
+            .get(table)
+            .map(|rules| rules.tables_read(table))
+            .unwrap_or_default()
+    }
+}
+
+impl TableRules {
+    /// The tables these checks of `table` read besides `table` itself, sorted. A query
+    /// that does not parse names none here; its check reports the error when it runs.
+    pub(crate) fn tables_read(&self, table: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for check in &self.checks {
+            match &check.kind {
+                CheckKind::Relationships { to, .. } => {
+                    out.extend(to.split_once('.').map(|(t, _)| t.to_string()));
                 }
-                _ => None,
-            })
-            .filter(|t| t != table)
-            .collect();
+                CheckKind::Reconcile { left, right, .. } => {
+                    for query in [left, right] {
+                        out.extend(tables_of(&render_day(query, ANY_DAY)).unwrap_or_default());
+                    }
+                }
+                CheckKind::Sql { query } => {
+                    out.extend(tables_of(&render_day(query, ANY_DAY)).unwrap_or_default());
+                }
+                _ => {}
+            }
+        }
+        out.retain(|t| t != table);
         out.sort();
         out.dedup();
         out
     }
 }
+
+/// A day to render `{{ dt }}` with when only a query's table names are wanted.
+const ANY_DAY: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(2026, 1, 1) {
+    Some(d) => d,
+    None => panic!("2026-01-01 is a date"),
+};
 
 /// The key of an ODS table's rows: `id` of a snapshot, `data.id` of a change record.
 pub fn ods_key(table: &str) -> Vec<String> {

@@ -39,9 +39,9 @@ pub(crate) async fn audit_sources(
         .collect();
     let auditor = Auditor::new(lake, catalog, rules);
     let mut out = SourceAudits::default();
-    for table in &sources {
-        if let Some(lost) = failed_reconciliation(catalog, table, dt)? {
-            out.blocked.insert(table.to_string(), lost);
+    for (table, lost) in failed_reconciliations(catalog, dt)? {
+        if sources.contains(table.as_str()) {
+            out.blocked.insert(table, lost);
         }
     }
     // The tables are independent: audited side by side (each reads its own partition).
@@ -85,39 +85,31 @@ async fn audit_one<'t>(
             return Ok(None);
         }
     };
-    auditor.record(&audit)?;
-    let rows = audit
-        .profiles
-        .iter()
-        .find(|p| p.column == medlake_quality::ROWS)
-        .map_or(0, |p| p.row_count);
-    let verdict = audit.verdict();
-    match &verdict {
-        Some(verdict) => catalog.finish_run(run, Outcome::Failed, rows, 0, Some(verdict))?,
-        None => {
-            let warnings: Vec<String> = audit.warnings().into_iter().map(describe).collect();
-            let note = (!warnings.is_empty()).then(|| warnings.join("; "));
-            catalog.finish_run(run, Outcome::Succeeded, rows, 0, note.as_deref())?;
-        }
-    }
+    let verdict = auditor.record_check_run(run, &audit)?;
     Ok(Some((table, verdict, audit.seconds)))
 }
 
-/// Why `table` must not be read for day `dt` because the day's sync found the lake short of
-/// the source (its reconciliation, recorded as a check): `None` when it agreed or none ran.
-fn failed_reconciliation(
+/// The tables that must not be read for day `dt` because the day's sync found the lake
+/// short of the source (its reconciliation, recorded as a check), with why: one read of
+/// the day's newest results.
+fn failed_reconciliations(
     catalog: &Catalog,
-    table: &str,
     dt: NaiveDate,
-) -> Result<Option<String>, WarehouseError> {
+) -> Result<Vec<(String, String)>, WarehouseError> {
     let latest = catalog.check_results(&CheckFilter {
         dt: Some(dt),
-        check_id: Some(format!("{table}.{SOURCE_RECONCILE_CHECK}")),
-        limit: 1,
+        latest: true,
         ..CheckFilter::default()
     })?;
+    let suffix = format!(".{SOURCE_RECONCILE_CHECK}");
     Ok(latest
-        .first()
-        .filter(|r| blocks(r))
-        .map(|r| format!("quality check failed: {}", describe(r))))
+        .iter()
+        .filter(|r| r.check_id.ends_with(&suffix) && blocks(r))
+        .map(|r| {
+            (
+                r.table.clone(),
+                format!("quality check failed: {}", describe(r)),
+            )
+        })
+        .collect())
 }

@@ -133,10 +133,7 @@ pub(super) async fn overview(
         .last()
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let Some(newest) = recorded.max(published) else {
-        return Ok(Json(json!({
-            "day": asked.map(|d| d.to_string()), "days": [], "day_summary": {},
-            "tables": [], "failing": [], "summary": { "pass": 0, "warn": 0, "fail": 0 },
-        })));
+        return Ok(Json(no_results(asked)));
     };
     let since = newest - Duration::days(WINDOW_DAYS - 1);
     let window = catalog
@@ -146,13 +143,8 @@ pub(super) async fn overview(
             ..CheckFilter::default()
         })
         .map_err(ApiError::internal)?;
-    let names: BTreeSet<&str> = window.iter().map(|r| r.table.as_str()).collect();
-    let readable = state
-        .queries
-        .governance()
-        .readable(&caller.principal, names);
     let mut by_day: BTreeMap<NaiveDate, Vec<&CheckRecord>> = BTreeMap::new();
-    for r in window.iter().filter(|r| readable.contains(&r.table)) {
+    for r in readable_results(&state, &caller, &window) {
         by_day.entry(r.dt).or_default().push(r);
     }
     let days: Vec<NaiveDate> = by_day.keys().rev().take(MAX_DAYS).copied().collect();
@@ -161,10 +153,7 @@ pub(super) async fn overview(
         .map(|d| (d.to_string(), summary(&by_day[d])))
         .collect();
     let Some(day) = asked.or_else(|| days.first().copied()) else {
-        return Ok(Json(json!({
-            "day": null, "days": [], "day_summary": {},
-            "tables": [], "failing": [], "summary": { "pass": 0, "warn": 0, "fail": 0 },
-        })));
+        return Ok(Json(no_results(None)));
     };
     // A day before the window is read on its own.
     let older;
@@ -178,15 +167,7 @@ pub(super) async fn overview(
                 ..CheckFilter::default()
             })
             .map_err(ApiError::internal)?;
-        let names = older.iter().map(|r| r.table.as_str());
-        let readable = state
-            .queries
-            .governance()
-            .readable(&caller.principal, names);
-        older
-            .iter()
-            .filter(|r| readable.contains(&r.table))
-            .collect()
+        readable_results(&state, &caller, &older)
     };
     let mut tables: BTreeMap<&str, Vec<&CheckRecord>> = BTreeMap::new();
     for r in results.iter().copied() {
@@ -223,6 +204,31 @@ pub(super) async fn overview(
         "failing": failing,
         "summary": summary(&results),
     })))
+}
+
+/// The overview when there is nothing to show (no results yet, or none `caller` may read).
+fn no_results(day: Option<NaiveDate>) -> Value {
+    json!({
+        "day": day.map(|d| d.to_string()), "days": [], "day_summary": {},
+        "tables": [], "failing": [], "summary": { "pass": 0, "warn": 0, "fail": 0 },
+    })
+}
+
+/// The results of tables `caller`'s policies let them read.
+fn readable_results<'r>(
+    state: &AppState,
+    caller: &Caller,
+    results: &'r [CheckRecord],
+) -> Vec<&'r CheckRecord> {
+    let names: BTreeSet<&str> = results.iter().map(|r| r.table.as_str()).collect();
+    let readable = state
+        .queries
+        .governance()
+        .readable(&caller.principal, names);
+    results
+        .iter()
+        .filter(|r| readable.contains(&r.table))
+        .collect()
 }
 
 #[derive(Deserialize)]
