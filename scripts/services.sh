@@ -94,15 +94,16 @@ venv=${MEDLAKE_TEST_VENV:-/var/tmp/medlake-test-venv}
 # jsonschema silently skips the `date-time` and `uri` formats of the OpenLineage schemas
 # (nongpl: rfc3986-validator instead of the GPL rfc3987). openlineage-python, the official
 # OpenLineage client, whose generated facet classes check the facets whose schemas the
-# vendored release lacks (the `version` facet, DatasetVersionDatasetFacet). They are in
-# the import check, so a venv made before them is upgraded.
-if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka, psycopg, sqlalchemy, psycopg2, asyncpg, pandas, jsonschema, referencing, rfc3339_validator, rfc3986_validator, openlineage.client' >/dev/null 2>&1; then
+# vendored release lacks (the `version` facet, DatasetVersionDatasetFacet). aiosmtpd, the
+# SMTP server the alert tests mail to (scripts/alerts/receivers.py). They are in the
+# import check, so a venv made before them is upgraded.
+if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka, psycopg, sqlalchemy, psycopg2, asyncpg, pandas, jsonschema, referencing, rfc3339_validator, rfc3986_validator, openlineage.client, aiosmtpd' >/dev/null 2>&1; then
   log "installing the Python Delta reader, Kafka consumer, PostgreSQL clients, JSON Schema validator and OpenLineage client into $venv"
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check 'deltalake>=1.0' 'pyarrow>=15' \
     'kafka-python>=2.0' 'psycopg[binary]>=3.1' 'SQLAlchemy>=2.0' 'psycopg2-binary>=2.9' \
     'asyncpg>=0.29' 'pandas>=2.2' 'jsonschema[format-nongpl]>=4.18' 'referencing>=0.28' \
-    'openlineage-python>=1.39' >&2
+    'openlineage-python>=1.39' 'aiosmtpd>=1.4' >&2
 fi
 "$venv/bin/python" -c 'import deltalake' || { log "deltalake for Python is not importable"; exit 1; }
 log "Python Delta reader: $("$venv/bin/python" -c 'import deltalake; print(deltalake.__version__)')"
@@ -113,6 +114,16 @@ log "Python Delta reader: $("$venv/bin/python" -c 'import deltalake; print(delta
 openlineage_spec=${MEDLAKE_TEST_OPENLINEAGE_SPEC:-/var/tmp/medlake-openlineage-spec}
 "$(cd "$(dirname "$0")" && pwd)/openlineage/fetch_spec.sh" "$openlineage_spec" \
   || { log "fetching the OpenLineage schemas into $openlineage_spec failed"; exit 1; }
+
+# Prometheus (with promtool) and Alertmanager from Debian's packages, for the operations
+# tests (crates/cli/tests/it/prometheus.rs): each test starts its own on free ports; the
+# packages' own services are not started (no init in CI) and not needed.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+  log "installing Prometheus and Alertmanager from Debian's packages"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >&2
+fi
+command -v promtool >/dev/null 2>&1 || { log "promtool is not installed"; exit 1; }
+log "Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}'), Alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | awk '{print $3}')"
 
 # psql, the PostgreSQL client the serving tests drive (the client only; no server is needed).
 if ! command -v psql >/dev/null 2>&1; then

@@ -6,7 +6,8 @@
 // With MEDLAKE_ADMIN_ACCOUNT and MEDLAKE_ADMIN_PASSWORD it then logs in as that admin and
 // opens the permissions and audit page: audit rows, a search, the policy file in force;
 // then the data quality page: the table grid, a day with a check that did not pass, and
-// that check's history chart.
+// that check's history chart; then the monitoring page: the component tiles, the alerts,
+// the scheduler's book, the 24-hour charts and the rules in force.
 //
 // Usage: node check.mjs BASE_URL ACCOUNT SCREENSHOT_DIR   (password in MEDLAKE_PASSWORD)
 import { chromium } from "playwright-core";
@@ -179,6 +180,8 @@ await shot("42-runs");
 
 // The viewer has no permissions page; an admin's shows the audit and the policies.
 seen.viewerSeesGovernance = await page.$eval("#nav-governance", (a) => !a.hidden);
+seen.viewerSeesMonitoring = await page.$eval("#nav-monitoring", (a) => !a.hidden);
+if (seen.viewerSeesMonitoring) problems.push("monitoring: the viewer is offered the monitoring page");
 const adminAccount = process.env.MEDLAKE_ADMIN_ACCOUNT;
 if (adminAccount) {
   const admin = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
@@ -240,6 +243,38 @@ if (adminAccount) {
   await adminPage.waitForTimeout(300);
   await adminPage.screenshot({ path: `${shots}/51-quality.png`, fullPage: true });
   seen.screenshots.push(`${shots}/51-quality.png`);
+
+  // Monitoring: a tile per component (the monitor's first round runs as the server
+  // starts), the alerts section (no alert need be firing), the scheduler's section, a
+  // box per 24-hour chart series and the rules in force.
+  const components = ["business_db", "capture", "lander", "kafka", "lake", "catalog", "scheduler", "serving"];
+  await adminPage.click('a[href="#monitoring"]');
+  await adminPage.waitForSelector("#mon-components .mon-tile:nth-child(8)", { timeout: 45000 })
+    .catch(() => problems.push("monitoring: fewer than 8 component tiles after 45 s"));
+  await adminPage.waitForSelector("#mon-alerts[data-count]");
+  await adminPage.waitForSelector("#mon-charts .chart-box").catch(() => {}); // counted below
+  const monitoring = await adminPage.evaluate(() => ({
+    tiles: [...document.querySelectorAll("#mon-components .mon-tile")].map((t) => `${t.dataset.component}:${t.dataset.state}`),
+    alerts: Number(document.getElementById("mon-alerts").dataset.count),
+    rules: document.querySelectorAll("#mon-rules tbody tr").length,
+    scheduler: document.getElementById("mon-scheduler").children.length,
+    charts: document.querySelectorAll("#mon-charts .chart-box").length,
+    drawn: [...document.querySelectorAll("#mon-charts .chart-box")].filter((b) => b.querySelector(".mon-chart svg")).length,
+    error: document.getElementById("mon-error").hidden ? "" : document.getElementById("mon-error").textContent,
+  }));
+  Object.assign(seen, {
+    monitoringTiles: monitoring.tiles, monitoringAlerts: monitoring.alerts, monitoringRules: monitoring.rules,
+    monitoringCharts: monitoring.charts, monitoringChartsDrawn: monitoring.drawn,
+  });
+  if (monitoring.error) problems.push(`monitoring: ${monitoring.error}`);
+  const missing = components.filter((c) => !monitoring.tiles.some((t) => t.startsWith(`${c}:`)));
+  if (monitoring.tiles.length < 8 || missing.length) problems.push(`monitoring: component tiles missing: ${missing.join(", ")}`);
+  if (monitoring.rules === 0) problems.push("monitoring: no alert rule is listed");
+  if (monitoring.scheduler === 0) problems.push("monitoring: the scheduler's section is empty");
+  if (monitoring.charts === 0) problems.push("monitoring: no 24-hour chart");
+  await adminPage.waitForTimeout(300);
+  await adminPage.screenshot({ path: `${shots}/52-monitoring.png`, fullPage: true });
+  seen.screenshots.push(`${shots}/52-monitoring.png`);
   await admin.close();
 }
 

@@ -130,6 +130,7 @@ pub(crate) fn server_options(http: &str, pg_port: u16, limits: QueryLimits) -> S
         tls: None,
         directory: None,
         throttle: Default::default(),
+        operations: None,
     }
 }
 

@@ -127,6 +127,26 @@ impl Catalog {
         .transpose()
     }
 
+    /// Every capture's committed binlog position: (capture key, file, offset), for the
+    /// figures that tell how far each capture is behind its server.
+    pub fn binlog_positions(&self) -> Result<Vec<(String, String, u64)>> {
+        let rows = self.db.query(
+            "SELECT source, file, \"offset\" FROM binlog_position ORDER BY source",
+            vec![],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let offset = u64::try_from(r.int(2, "binlog_position.offset")?)
+                    .map_err(|_| CatalogError::Corrupt("binlog_position.offset"))?;
+                Ok((
+                    r.text(0, "binlog_position.source")?,
+                    r.text(1, "binlog_position.file")?,
+                    offset,
+                ))
+            })
+            .collect()
+    }
+
     /// Records that capture from `source` has everything before `file:offset` in the lake.
     pub fn set_binlog_position(&self, source: &str, file: &str, offset: u64) -> Result<()> {
         self.db.execute(

@@ -267,20 +267,26 @@ impl Db {
     }
 
     /// Brings the schema up to date: runs the migrations not yet applied and records the
-    /// version reached (SQLite: one transaction per migration; PostgreSQL: one transaction
-    /// for all, under an advisory lock).
+    /// version reached (SQLite: one immediate transaction per migration; PostgreSQL: one
+    /// transaction for all, under an advisory lock).
     pub(crate) fn migrate(&self, migrations: &[&str]) -> Result<()> {
         match self {
             Db::Sqlite(conn) => {
                 let mut conn = lock(conn);
-                let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-                for (i, sql) in migrations.iter().enumerate().skip(version.max(0) as usize) {
-                    let tx = conn.transaction()?;
+                // Two processes starting on a new catalog file at once: each migration
+                // reads the version under the write lock (an immediate transaction), so
+                // the second finds what the first did instead of running it again.
+                loop {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                    let Some(sql) = migrations.get(version.max(0) as usize) else {
+                        return Ok(());
+                    };
                     tx.execute_batch(&Db::migration_sql(sql, false))?;
-                    tx.pragma_update(None, "user_version", i as i64 + 1)?;
+                    tx.pragma_update(None, "user_version", version + 1)?;
                     tx.commit()?;
                 }
-                Ok(())
             }
             Db::Postgres(pg) => {
                 let migrations: Vec<String> = migrations
@@ -428,5 +434,25 @@ mod tests {
             "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, n BIGINT, b BYTEA)"
         );
         assert_eq!(Db::migration_sql(sql, false), sql);
+    }
+
+    #[test]
+    fn processes_opening_a_new_catalog_file_at_once_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let opened: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| scope.spawn(|| crate::Catalog::open(&path).map(|_| ())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for result in opened {
+            assert!(result.is_ok(), "{result:?}");
+        }
+        assert!(crate::Catalog::open(&path)
+            .unwrap()
+            .recent_runs(1)
+            .unwrap()
+            .is_empty());
     }
 }

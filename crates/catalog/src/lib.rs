@@ -34,6 +34,7 @@ macro_rules! sql_params {
 }
 
 mod accounts;
+mod alerting;
 mod audit;
 mod capture;
 mod db;
@@ -44,9 +45,11 @@ mod pg_connection;
 mod policies;
 mod quality;
 mod runs;
+mod schedule;
 mod sessions;
 
 pub use accounts::{Account, NewAccount};
+pub use alerting::{AlertEvent, FigurePoint, NotificationRecord, SilenceRecord};
 pub use audit::{AuditEntry, AuditFigures, AuditRecord, AuditSearch, ChainReport};
 pub use capture::{CaptureState, Position};
 pub use lease::Lease;
@@ -55,6 +58,7 @@ pub use logins::{LoginEvent, LoginRecord};
 pub use policies::PolicyVersion;
 pub use quality::{CheckFilter, CheckRecord, CheckStatus, ProfileRecord, SOURCE_RECONCILE_CHECK};
 pub use runs::{Outcome, RunKind, RunRecord};
+pub use schedule::{DayFailure, DayState, ScheduleDay, SCHEDULER_LEASE};
 pub use sessions::WebSession;
 
 use db::Db;
@@ -274,6 +278,59 @@ const MIGRATIONS: &[&str] = &[
         token INTEGER NOT NULL,
         expires TEXT NOT NULL,
         acquired TEXT NOT NULL
+    );",
+    // Operations (schedule.rs, alerting.rs): the scheduler's book of business days, the
+    // history of alerts, silences, notifications, and a day of key figures for the charts.
+    "CREATE TABLE schedule_day (
+        dt TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        token INTEGER NOT NULL,
+        holder TEXT NOT NULL,
+        started TEXT,
+        finished TEXT,
+        next_try TEXT,
+        step TEXT,
+        message TEXT,
+        updated TEXT NOT NULL
+    );
+    CREATE TABLE alert_event (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        fingerprint TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        state TEXT NOT NULL,
+        value TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        ends_at TEXT NOT NULL,
+        recorded TEXT NOT NULL
+    );
+    CREATE TABLE alert_silence (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        matchers TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        ends_at TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE TABLE alert_notification (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        receiver TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        status TEXT NOT NULL,
+        alerts INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        delivered INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        sent TEXT NOT NULL
+    );
+    CREATE TABLE figure_point (
+        series TEXT NOT NULL,
+        at TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (series, at)
     );",
 ];
 

@@ -54,7 +54,8 @@ pub use kafka::{
 };
 pub use position::BinlogPosition;
 pub use reader::{
-    BinlogSource, SkipReason, SkippedChange, Snapshot, Transaction, TransactionStream, XaId,
+    BinlogSource, ServerStatus, SkipReason, SkippedChange, Snapshot, Transaction,
+    TransactionStream, XaId,
 };
 pub use sink::{ChangeSink, LakeSink, MaxwellSink, CDC_APP_ID};
 

@@ -12,10 +12,10 @@ use medlake_cdc::{
 };
 use medlake_lake::Lake;
 use medlake_lineage::openlineage::JobType;
+use medlake_ops::figures::capture::CaptureTotals;
 
 use crate::capture_events::LandingRun;
 use crate::config::Config;
-use crate::metrics_endpoint::{label_value, Exporter, Metric};
 
 /// Where captured changes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -136,11 +136,10 @@ pub async fn run(config: &Config, args: &CdcArgs, quiet: bool) -> Result<()> {
             Box::new(KafkaSink::new(client, &config.cdc.kafka_topic, &database)?)
         }
     };
-    let exporter = match &args.metrics {
-        Some(addr) => Some(Exporter::serve(addr).await?),
-        None => None,
-    };
-    let progress = CaptureBar::new(quiet, sink.name(), exporter);
+    if let Some(addr) = &args.metrics {
+        crate::metrics_endpoint::serve(addr).await?;
+    }
+    let progress = CaptureBar::new(quiet, sink.name());
     let emitter = config.lineage.emitter()?;
     let events = match args.to {
         Destination::Lake => LandingRun::start(config, &emitter, "capture", JobType::Capture).await,
@@ -247,11 +246,10 @@ pub async fn land(config: &Config, args: &LandArgs, quiet: bool) -> Result<()> {
     // The error names the brokers and why they did not answer.
     let client = medlake_cdc::connect(&config.cdc.kafka_brokers).await?;
     let lake = Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
-    let exporter = match &args.metrics {
-        Some(addr) => Some(Exporter::serve(addr).await?),
-        None => None,
-    };
-    let progress = LandBar(CaptureBar::new(quiet, "lake", exporter));
+    if let Some(addr) = &args.metrics {
+        crate::metrics_endpoint::serve(addr).await?;
+    }
+    let progress = LandBar(CaptureBar::new(quiet, "lake"));
     let job = land_topics(&client, &lake, &options, &progress);
     let figures = tokio::select! {
         r = job => r.context("landing kafka")?,
@@ -269,81 +267,23 @@ pub async fn land(config: &Config, args: &LandArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// Capture's figures for Prometheus, labelled with the sink.
-fn capture_metrics(sink: &str, f: &CaptureFigures, secs: f64) -> Vec<Metric> {
-    let labels = format!("sink=\"{}\"", label_value(sink));
-    let metric = |name, help, kind, value| Metric {
-        name,
-        help,
-        kind,
-        labels: labels.clone(),
-        value,
-    };
-    let mut out = vec![
-        metric(
-            "medlake_cdc_changes_total",
-            "Row changes captured since the start (bootstrap rows not counted).",
-            "counter",
-            f.changes as f64,
-        ),
-        metric(
-            "medlake_cdc_transactions_total",
-            "Source transactions read since the start.",
-            "counter",
-            f.transactions as f64,
-        ),
-        metric(
-            "medlake_cdc_commits_total",
-            "Sink commits made since the start.",
-            "counter",
-            f.commits as f64,
-        ),
-        metric(
-            "medlake_cdc_changes_per_second",
-            "Row changes captured per second since the start.",
-            "gauge",
-            f.changes as f64 / secs,
-        ),
-        metric(
-            "medlake_cdc_lag_seconds",
-            "Seconds from the last flushed transaction's commit to its flush.",
-            "gauge",
-            f.lag_seconds.max(0) as f64,
-        ),
-        metric(
-            "medlake_cdc_flush_seconds",
-            "How long the last flush took.",
-            "gauge",
-            f.flush_time.as_secs_f64(),
-        ),
-    ];
-    for ((table, reason), tally) in &f.skipped {
-        out.push(Metric {
-            labels: format!(
-                "{labels},table=\"{}\",reason=\"{}\"",
-                label_value(table),
-                reason.label()
-            ),
-            ..metric(
-                "medlake_cdc_skipped_events_total",
-                "Binlog events of captured tables not landed (statement-logged, partial row image).",
-                "counter",
-                tally.events as f64,
-            )
-        });
+/// Capture's figures as medlake-ops records them.
+fn capture_totals(f: &CaptureFigures) -> CaptureTotals {
+    CaptureTotals {
+        changes: f.changes,
+        transactions: f.transactions,
+        commits: f.commits,
+        lag_seconds: f.lag_seconds as f64,
+        flush_seconds: f.flush_time.as_secs_f64(),
+        position: f.position.as_ref().map(|p| (p.file.clone(), p.offset)),
+        skipped: f
+            .skipped
+            .iter()
+            .map(|((table, reason), tally)| {
+                (table.to_string(), reason.label().to_string(), tally.events)
+            })
+            .collect(),
     }
-    if let Some(p) = &f.position {
-        out.push(Metric {
-            labels: format!("{labels},file=\"{}\"", label_value(&p.file)),
-            ..metric(
-                "medlake_cdc_binlog_offset",
-                "Byte offset in the binlog file up to which changes are committed.",
-                "gauge",
-                p.offset as f64,
-            )
-        });
-    }
-    out
 }
 
 /// The capture bar, showing the lander's figures.
@@ -352,47 +292,13 @@ struct LandBar(CaptureBar);
 impl LandProgress for LandBar {
     fn landed(&self, topic: &str, _changes: &[medlake_cdc::RowChange], f: &LandFigures) {
         let secs = self.0.started.elapsed().as_secs_f64().max(1e-3);
-        if let Some(exporter) = &self.0.exporter {
-            let metric = |name, help, kind, value| Metric {
-                name,
-                help,
-                kind,
-                labels: String::new(),
-                value,
-            };
-            exporter.publish(&[
-                metric(
-                    "medlake_land_changes_total",
-                    "Row changes landed from Kafka since the start.",
-                    "counter",
-                    f.changes as f64,
-                ),
-                metric(
-                    "medlake_land_commits_total",
-                    "Lake commits made since the start.",
-                    "counter",
-                    f.commits as f64,
-                ),
-                metric(
-                    "medlake_land_changes_per_second",
-                    "Row changes landed per second since the start.",
-                    "gauge",
-                    f.changes as f64 / secs,
-                ),
-                metric(
-                    "medlake_land_lag_messages",
-                    "Messages behind the end of the topics.",
-                    "gauge",
-                    f.lag_messages as f64,
-                ),
-                metric(
-                    "medlake_land_lag_seconds",
-                    "Seconds from the last landed change's source commit to its landing.",
-                    "gauge",
-                    f.lag_seconds.max(0) as f64,
-                ),
-            ]);
-        }
+        medlake_ops::figures::global().capture.landed(
+            f.changes,
+            f.commits,
+            secs,
+            f.lag_messages,
+            f.lag_seconds,
+        );
         self.0.bar.set_message(format!(
             "{} changes, {:.0}/s, {} commits, last {topic}, {} messages behind, lag {} s",
             f.changes,
@@ -410,12 +316,12 @@ pub struct CaptureBar {
     bar: ProgressBar,
     started: Instant,
     sink: String,
-    exporter: Option<Exporter>,
 }
 
 impl CaptureBar {
-    /// A bar on stderr, hidden when `quiet`, publishing to `exporter` if any.
-    pub fn new(quiet: bool, sink: &str, exporter: Option<Exporter>) -> Self {
+    /// A bar on stderr, hidden when `quiet`; its figures also go to the process' registry
+    /// (served when `--metrics` is given).
+    pub fn new(quiet: bool, sink: &str) -> Self {
         let bar = if quiet {
             ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
         } else {
@@ -431,7 +337,6 @@ impl CaptureBar {
             bar,
             started: Instant::now(),
             sink: sink.to_string(),
-            exporter,
         }
     }
 }
@@ -444,9 +349,9 @@ impl CaptureProgress for CaptureBar {
 
     fn flushed(&self, f: &CaptureFigures) {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
-        if let Some(exporter) = &self.exporter {
-            exporter.publish(&capture_metrics(&self.sink, f, secs));
-        }
+        medlake_ops::figures::global()
+            .capture
+            .flushed(&self.sink, &capture_totals(f), secs);
         self.bar.set_message(format!(
             "{} changes, {:.0}/s, {} commits, position {}, lag {} s",
             f.changes,

@@ -4,6 +4,7 @@
 //! The command modules are a library so that `medlake-bench` (the benchmarks, a binary of
 //! their own so `medlake` links no benchmark-only client) drives the same code paths.
 
+pub mod alerts_cmd;
 pub mod build_cmd;
 pub mod capture_events;
 pub mod cdc_cmd;
@@ -14,8 +15,10 @@ pub mod governance_cmd;
 pub mod lake_cmd;
 pub mod lineage_cmd;
 pub mod metrics_endpoint;
+pub mod operations;
 pub mod progress;
 pub mod report;
+pub mod schedule_cmd;
 pub mod serve_cmd;
 pub mod simulate_cmd;
 pub mod sync_cmd;

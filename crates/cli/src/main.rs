@@ -2,8 +2,8 @@
 //! the crate that owns the capability; errors become one line on stderr.
 
 use medlake_cli::{
-    build_cmd, cdc_cmd, check_cmd, config, demo, governance_cmd, lake_cmd, lineage_cmd, report,
-    serve_cmd, simulate_cmd, sync_cmd,
+    alerts_cmd, build_cmd, cdc_cmd, check_cmd, config, demo, governance_cmd, lake_cmd, lineage_cmd,
+    report, schedule_cmd, serve_cmd, simulate_cmd, sync_cmd,
 };
 
 use std::collections::HashMap;
@@ -87,6 +87,12 @@ enum Command {
     /// PostgreSQL protocol over the lake. The first start creates an admin account and
     /// shows its generated password once.
     Serve(serve_cmd::ServeArgs),
+    /// Run the daily pipeline of `[schedule]` (sync, build, checks) without a person:
+    /// `run` in the foreground, `status` of its days, `rerun` a day.
+    Schedule(schedule_cmd::ScheduleCommand),
+    /// Alert rules and receivers: `list`, `check`, `export --prometheus` (a Prometheus
+    /// rule file), `test --receiver NAME`.
+    Alerts(alerts_cmd::AlertsCommand),
     /// Manage the accounts of the web UI, API and PostgreSQL protocol: roles, granted
     /// roles and the attributes row filters read.
     Users(serve_cmd::UsersCommand),
@@ -186,6 +192,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo(args) => demo::run(&args, cli.quiet).await,
         Command::Serve(args) => serve_cmd::serve(&load()?, &args, cli.config.as_deref()).await,
+        Command::Alerts(a) => alerts_cmd::run(&load()?, &a, cli.config.as_deref()).await,
+        Command::Schedule(s) => schedule_cmd::run(&load()?, &s, cli.config.as_deref()).await,
         Command::Users(users) => serve_cmd::users(&load()?, &users),
         Command::Policies(p) => governance_cmd::policies(&load()?, &p).await,
         Command::Audit(a) => governance_cmd::audit(&load()?, &a),

@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Host the PostgreSQL protocol listens on (default: serve.pg_host, 127.0.0.1).
     #[arg(long, value_name = "HOST")]
     pg_host: Option<String>,
+    /// Do not run the scheduler of `[schedule]` in this server (run `medlake schedule run`
+    /// elsewhere, or several servers where one schedules).
+    #[arg(long)]
+    no_scheduler: bool,
 }
 
 /// `medlake users`: accounts of the web UI, API and PostgreSQL protocol.
@@ -315,23 +319,49 @@ pub fn serve_options(
         tls: s.tls.options()?,
         directory: config.auth.directory()?,
         throttle: config.auth.throttle()?,
+        operations: None,
     })
 }
 
 /// Runs `medlake serve` until it fails or is stopped; `config_file` is the file the
 /// config came from, handed to the builds the web UI starts.
 pub async fn serve(config: &Config, args: &ServeArgs, config_file: Option<&Path>) -> Result<()> {
-    let options = serve_options(config, args, config_file)?;
+    let mut options = serve_options(config, args, config_file)?;
     let catalog = Arc::new(config.open_catalog()?);
     let lake = medlake_lake::Lake::open(&config.lake.url, config.lake_options()).context("lake")?;
     if let Some((name, password)) = Accounts::new(catalog.clone())?.ensure_first_admin()? {
         println!("first start: created account {name} (admin)");
         println!("password (shown once; change it with `medlake users passwd {name}`): {password}");
     }
+    let scheduler = if args.no_scheduler {
+        None
+    } else {
+        crate::operations::start_scheduler(config, catalog.clone(), config_file)?
+    };
+    let ops = crate::operations::operations(
+        config,
+        config_file,
+        catalog.clone(),
+        scheduler.as_ref().map(|s| s.status.clone()),
+    )?;
+    println!(
+        "monitor: {} alert rules ({}), every {} s; {}",
+        ops.monitor.rules.rules.len(),
+        ops.monitor.rules_origin,
+        ops.monitor.interval.as_secs(),
+        medlake_ops::monitor::describe_receivers(&ops.monitor.notify)
+    );
+    if scheduler.is_some() {
+        println!("scheduler: on ([schedule]); `medlake schedule status` shows its days");
+    }
+    options.operations = Some(ops);
     print_addresses(&options);
     tokio::select! {
         served = medlake_serve::serve(lake, catalog, options) => served.context("serving")?,
         _ = tokio::signal::ctrl_c() => println!("stopped"),
+    }
+    if let Some(scheduler) = scheduler {
+        scheduler.stop().await;
     }
     Ok(())
 }

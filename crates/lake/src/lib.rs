@@ -180,6 +180,22 @@ impl Lake {
         Ok(table.version().is_some().then_some(table))
     }
 
+    /// When table `name`'s latest commit was made (milliseconds since the epoch, from its
+    /// commit info), for the figures that tell how long ago a table last changed. `None`
+    /// when the table was never written or its commit carries no time.
+    pub async fn last_commit_millis(&self, name: &str) -> Result<Option<i64>> {
+        use futures::StreamExt;
+        let Some(table) = self.load(name).await? else {
+            return Ok(None);
+        };
+        let newest = table.history(Some(1)).next().await;
+        match newest {
+            Some(Ok(info)) => Ok(info.timestamp),
+            Some(Err(e)) => Err(LakeError::delta(name, e)),
+            None => Ok(None),
+        }
+    }
+
     /// Replaces partition `dt` of table `name` with `batches` in one commit, creating the
     /// table (partitioned by `dt`) on first write. Re-running with the same rows gives the
     /// same partition. The schemas merge: a column the rows gain is added to the table, one

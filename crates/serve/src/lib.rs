@@ -14,6 +14,7 @@ pub mod governance;
 pub mod http;
 pub mod lineage_graph;
 pub mod login;
+pub mod operations;
 pub mod pg;
 mod pg_functions;
 pub mod query;
@@ -34,6 +35,7 @@ pub use error::{Result, ServeError};
 pub use governance::GovernanceOptions;
 pub use http::{BuildLauncher, HttpOptions, LaunchError, TableDoc};
 pub use login::{DirectoryOptions, ThrottleRules};
+pub use operations::Operations;
 pub use query::{
     Channel, Limits, QueryError, QueryLimits, QueryOutput, QueryService,
     MAX_STATEMENT_BYTES_CEILING, SERVE_STACK_BYTES,
@@ -66,6 +68,8 @@ pub struct ServeOptions {
     pub directory: Option<DirectoryOptions>,
     /// Lockout and rate limits of failed logins.
     pub throttle: ThrottleRules,
+    /// The monitor (and the scheduler's status) to run beside serving; `None`: none.
+    pub operations: Option<Operations>,
 }
 
 /// Serves HTTP and the PostgreSQL protocol until one of them fails.
@@ -83,6 +87,10 @@ pub async fn serve(lake: Lake, catalog: Arc<Catalog>, options: ServeOptions) -> 
         QueryService::open_governed(lake, catalog, options.limits.clone(), &options.governance)
             .await?,
     );
+    let operations = options
+        .operations
+        .clone()
+        .map(|ops| Arc::new(operations::start(ops, queries.clone())));
     let refresher = queries.clone();
     let every = options.refresh_every;
     tokio::spawn(async move {
@@ -99,6 +107,7 @@ pub async fn serve(lake: Lake, catalog: Arc<Catalog>, options: ServeOptions) -> 
         logins.clone(),
         tls.as_ref().map(|t| t.http.clone()),
         options.http.clone(),
+        operations,
         &options.http_addr,
     );
     let pg = pg::serve(

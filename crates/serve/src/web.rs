@@ -3,7 +3,8 @@
 
 /// The login page; `{{message}}` is replaced by an error paragraph or nothing.
 pub const LOGIN_HTML: &str = include_str!("../web/login.html");
-/// The application shell (dashboards, SQL Lab, catalog, lineage, metrics, quality, runs).
+/// The application shell (dashboards, SQL Lab, catalog, lineage, metrics, quality,
+/// monitoring, runs).
 pub const APP_HTML: &str = include_str!("../web/app.html");
 
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -21,6 +22,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "quality.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/quality.js"),
+    ),
+    (
+        "monitoring.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/monitoring.js"),
     ),
     (
         "style.css",

@@ -1,7 +1,7 @@
 // medlake web UI: dashboards, SQL Lab, the table list, metric catalog, run history,
 // permissions and audit. The data catalog's pages (search, table page, lineage graph,
-// metric page) are in catalog.js, the data quality page in quality.js; each registers its
-// views in VIEWS. No framework, no CDN.
+// metric page) are in catalog.js, the data quality page in quality.js, the monitoring page
+// in monitoring.js; each registers its views in VIEWS. No framework, no CDN.
 "use strict";
 
 const I18N = {
@@ -44,19 +44,27 @@ function applyLanguage() {
   $("lang").textContent = lang === "zh" ? "English" : "中文";
 }
 
-async function api(path, body, signal) {
+// GET `path`; POST `body` as JSON when given; `method` (DELETE, say) overrides. Every
+// request but a GET carries the session's CSRF token.
+async function api(path, body, signal, method) {
   const options = { headers: {}, signal };
-  if (body !== undefined) {
-    options.method = "POST";
-    options.headers["Content-Type"] = "application/json";
+  if (body !== undefined || method) {
+    options.method = method || "POST";
     options.headers["X-CSRF-Token"] = me ? me.csrf : "";
-    options.body = JSON.stringify(body);
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
   }
   const response = await fetch(path, options);
   if (response.status === 401) { location.href = "/login"; throw new Error("unauthenticated"); }
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await response.json() : await response.text();
-  if (!response.ok) { const e = new Error((data.error && data.error.message) || response.statusText); e.detail = data.error; throw e; }
+  if (!response.ok) {
+    const e = new Error((data.error && data.error.message) || response.statusText);
+    e.detail = data.error; e.status = response.status;
+    throw e;
+  }
   return data;
 }
 
@@ -460,6 +468,7 @@ async function start() {
   $("who").textContent = `${me.name} (${me.role})`;
   $("nav-governance").hidden = me.role !== "admin";
   $("nav-quality").hidden = me.role === "viewer";
+  $("nav-monitoring").hidden = me.role === "viewer";
   applyLanguage();
   dashboards = (await api("/api/dashboards")).dashboards;
   dashboardLinks();

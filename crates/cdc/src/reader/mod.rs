@@ -5,8 +5,11 @@
 //! [`Transaction`]s.
 
 mod statement;
+mod status;
 mod stream;
 mod xa;
+
+pub use status::ServerStatus;
 
 use medlake_schema::Table;
 use mysql_async::prelude::Queryable;

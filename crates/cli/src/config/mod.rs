@@ -48,6 +48,15 @@ pub struct Config {
     /// Where OpenLineage events go.
     #[serde(default)]
     pub lineage: LineageConfig,
+    /// The daily pipeline `medlake serve` (or `medlake schedule run`) runs by itself
+    /// (docs/operations.md); none: nothing runs unless a person types it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<medlake_ops::schedule::ScheduleSection>,
+    /// Alert rules, how often they are evaluated, receivers and routes (`[alerts]`,
+    /// docs/operations.md); kept as written and checked when a server starts, so that an
+    /// error names the receiver without quoting a line that may hold a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<toml::Value>,
 }
 
 /// Governance settings.
@@ -238,6 +247,8 @@ impl Config {
             governance: GovernanceConfig::default(),
             auth: AuthConfig::default(),
             lineage: LineageConfig::default(),
+            schedule: None,
+            alerts: None,
         }
     }
 
@@ -284,6 +295,10 @@ impl Config {
         shown.business.url = medlake_source::redact_url(&shown.business.url);
         shown.catalog.url = medlake_source::redact_url(&shown.catalog.url);
         shown.lineage.openlineage_url = medlake_source::redact_url(&shown.lineage.openlineage_url);
+        shown.alerts = shown
+            .alerts
+            .as_ref()
+            .map(medlake_ops::monitor::config::redacted);
         for (k, v) in shown.lake.options.iter_mut() {
             if k.to_ascii_uppercase().contains("SECRET")
                 || k.to_ascii_uppercase().contains("PASSWORD")

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod alerts;
 mod architecture;
 mod build;
 mod catalog_postgres;
@@ -17,7 +18,9 @@ mod lineage;
 mod mariadb;
 mod outside_reader;
 mod pg_clients;
+mod prometheus;
 mod quality;
+mod schedule;
 mod secrets;
 mod serve;
 mod serve_fuzz;

@@ -31,6 +31,7 @@ mod api;
 mod auth;
 mod catalog;
 mod governance;
+mod monitoring;
 mod pages;
 mod quality;
 
@@ -110,6 +111,8 @@ pub struct AppState {
     /// The platform's lineage graph, read again from the catalog when older than 30 s
     /// (`catalog::LINEAGE_MAX_AGE`).
     lineage: LineageCache,
+    /// The monitor and scheduler of this process (`None`: no monitoring here).
+    operations: Option<Arc<crate::operations::OperationsState>>,
 }
 
 /// Serves the web UI and API on `addr` until the process ends.
@@ -118,6 +121,7 @@ pub async fn serve(
     logins: Arc<Logins>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut options: HttpOptions,
+    operations: Option<Arc<crate::operations::OperationsState>>,
     addr: &str,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -138,6 +142,7 @@ pub async fn serve(
         options,
         dashboards: Dashboards::builtin()?,
         lineage: LineageCache::default(),
+        operations,
     });
     let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
     let served = match tls {
@@ -195,6 +200,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(monitoring::metrics))
+        .route("/api/monitoring", get(monitoring::overview))
+        .route("/api/monitoring/charts", get(monitoring::charts))
+        .route("/api/monitoring/silences", post(monitoring::add_silence))
+        .route(
+            "/api/monitoring/silences/{id}",
+            axum::routing::delete(monitoring::end_silence),
+        )
+        .route("/api/schedule/rerun", post(monitoring::rerun))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/", get(app_page))

@@ -259,6 +259,7 @@ impl Logins {
 
     /// Counts and audits the end of an attempt another component checked (SCRAM).
     pub fn record(&self, attempt: &Attempt<'_>, outcome: Result<&Principal, &LoginRefusal>) {
+        medlake_ops::figures::global().login(attempt.channel, outcome.is_ok());
         match outcome {
             Ok(principal) => {
                 self.throttle.succeeded(attempt.name);

@@ -152,6 +152,12 @@ impl PendingAudit {
 
     /// Writes the audit row: `outcome`, the rows returned (if any ran) and the error.
     pub(crate) fn write(self, outcome: &str, rows: Option<u64>, error: Option<&str>) {
+        medlake_ops::figures::global().query_finished(
+            self.channel.as_str(),
+            outcome,
+            self.started.elapsed().as_secs_f64(),
+            self.phi_unmasked,
+        );
         let figures = AuditFigures {
             rows,
             millis: Some(self.millis()),
