@@ -245,13 +245,19 @@ if (adminAccount) {
   seen.screenshots.push(`${shots}/51-quality.png`);
 
   // Monitoring: a tile per component (the monitor's first round runs as the server
-  // starts), the alerts section (no alert need be firing), the scheduler's section, a
+  // starts), the firing alert of the failed day, the scheduler's section, a
   // box per 24-hour chart series and the rules in force.
   const components = ["business_db", "capture", "lander", "kafka", "lake", "catalog", "scheduler", "serving"];
   await adminPage.click('a[href="#monitoring"]');
   await adminPage.waitForSelector("#mon-components .mon-tile:nth-child(8)", { timeout: 45000 })
     .catch(() => problems.push("monitoring: fewer than 8 component tiles after 45 s"));
   await adminPage.waitForSelector("#mon-alerts[data-count]");
+  // The fixture's third day failed its checks: its BuildFailed alert fires on the
+  // monitor's first round; the page shows it (refreshing every 15 s).
+  await adminPage.waitForFunction(
+    () => document.getElementById("mon-alerts").textContent.includes("BuildFailed"),
+    null, { timeout: 45000 },
+  ).catch(() => problems.push("monitoring: the failed build's BuildFailed alert is not shown"));
   await adminPage.waitForSelector("#mon-charts .chart-box").catch(() => {}); // counted below
   const monitoring = await adminPage.evaluate(() => ({
     tiles: [...document.querySelectorAll("#mon-components .mon-tile")].map((t) => `${t.dataset.component}:${t.dataset.state}`),

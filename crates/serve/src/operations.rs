@@ -75,10 +75,13 @@ pub(crate) fn start(ops: Operations, queries: Arc<QueryService>) -> OperationsSt
     }
 }
 
+/// Each table's version as last seen, with its commit time (ms since the epoch).
+type CommitTimes = BTreeMap<String, (u64, Option<i64>)>;
+
 /// Reads the lake's tables as the server sees them (refreshed every `refresh_seconds`);
 /// a table's last commit time is read from its log only when its version changed.
 fn tables_probe(queries: Arc<QueryService>) -> TablesProbe {
-    let commits: Arc<Mutex<BTreeMap<String, (u64, Option<i64>)>>> = Arc::default();
+    let commits: Arc<Mutex<CommitTimes>> = Arc::default();
     Arc::new(move || {
         let queries = queries.clone();
         let commits = commits.clone();

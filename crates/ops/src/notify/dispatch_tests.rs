@@ -190,7 +190,7 @@ fn silencing_a_told_alert_sends_no_resolved_message() {
         created_by: "ops".into(),
     };
     assert!(d
-        .tick(at(20), &[firing("x")], &[silence.clone()])
+        .tick(at(20), &[firing("x")], std::slice::from_ref(&silence))
         .is_empty());
     assert!(d.tick(at(200), &[firing("x")], &[silence]).is_empty());
     assert_eq!(d.group_count(), 0);

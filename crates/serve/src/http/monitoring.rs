@@ -36,7 +36,7 @@ pub(super) async fn metrics() -> impl IntoResponse {
     )
 }
 
-fn operations<'a>(state: &'a AppState) -> Result<&'a OperationsState, ApiError> {
+fn operations(state: &AppState) -> Result<&OperationsState, ApiError> {
     state.operations.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
