@@ -320,3 +320,135 @@ fn a_failed_build_reaches_every_receiver_resolves_after_a_rebuild_and_a_silence_
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// A small ext4 volume in a file, loop-mounted at a folder; unmounted when dropped.
+struct LoopVolume {
+    mount: PathBuf,
+}
+
+impl LoopVolume {
+    fn new(image: &std::path::Path, mount: &std::path::Path, megabytes: u32) -> LoopVolume {
+        let run = |program: &str, args: &[&str]| {
+            let out = Command::new(program)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("{program}: {e}"));
+            assert!(
+                out.status.success(),
+                "{program} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::File::create(image)
+            .unwrap()
+            .set_len(u64::from(megabytes) << 20)
+            .unwrap();
+        run("mkfs.ext4", &["-q", "-F", image.to_str().unwrap()]);
+        std::fs::create_dir_all(mount).unwrap();
+        run(
+            "mount",
+            &[
+                "-o",
+                "loop",
+                image.to_str().unwrap(),
+                mount.to_str().unwrap(),
+            ],
+        );
+        LoopVolume {
+            mount: mount.to_path_buf(),
+        }
+    }
+
+    /// The volume's size and free bytes, as `df` reads them.
+    fn size_and_free(&self) -> (u64, u64) {
+        let out = Command::new("df")
+            .args(["-B1", "--output=size,avail"])
+            .arg(&self.mount)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let numbers: Vec<u64> = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        (numbers[0], numbers[1])
+    }
+}
+
+impl Drop for LoopVolume {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+    }
+}
+
+/// Waits for a webhook message about `alertname` with `status`.
+fn wait_for_webhook(receivers: &Receivers, alertname: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let found = receivers.records().into_iter().find(|r| {
+            r["kind"] == "webhook"
+                && r["ok"] == true
+                && r["body"]["status"] == status
+                && r["body"]["alerts"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == alertname))
+        });
+        if let Some(found) = found {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {status} {alertname}: {:#?}",
+            receivers.records()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_lake_volume_filled_past_85_percent_alerts_and_resolves_when_freed() {
+    let sandbox = Sandbox::sqlite();
+    let volume = LoopVolume::new(
+        &sandbox.dir.path().join("lake.img"),
+        &sandbox.lake_path(),
+        32,
+    );
+    let receivers = Receivers::start_plain(sandbox.dir.path());
+    std::fs::write(
+        sandbox.dir.path().join("medlake.toml"),
+        format!(
+            "[alerts]\nevaluation_interval = \"1s\"\n\n[[alerts.receivers]]\nname = \"hook\"\nkind = \"webhook\"\n\
+             url = \"http://127.0.0.1:{}/webhook\"\n\n[[alerts.routes]]\nmatchers = {{ alertname = \"VolumeAlmostFull\" }}\n\
+             receivers = [\"hook\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n",
+            receivers.http_port
+        ),
+    )
+    .unwrap();
+    let (mut server, http, _) = start_server(&sandbox, &[]);
+    // Filled to 90%: the alert names the lake's volume and its mount.
+    let (size, free) = volume.size_and_free();
+    let filler = sandbox.lake_path().join("filler");
+    let fill = free.saturating_sub(size / 10);
+    std::fs::write(&filler, vec![0u8; fill as usize]).unwrap();
+    let fired = wait_for_webhook(&receivers, "VolumeAlmostFull", "firing");
+    let alert = &fired["body"]["alerts"][0];
+    assert_eq!(alert["labels"]["volume"], "lake", "{fired:#}");
+    assert_eq!(
+        alert["labels"]["mount"],
+        volume.mount.to_str().unwrap(),
+        "{fired:#}"
+    );
+    let (_, _, metrics) = http_request(&http, "GET", "/metrics", &[], "").unwrap();
+    assert!(
+        metrics.contains("medlake_volume_used_ratio{mount="),
+        "{metrics}"
+    );
+    // Freed: resolved.
+    std::fs::remove_file(&filler).unwrap();
+    wait_for_webhook(&receivers, "VolumeAlmostFull", "resolved");
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use medlake_catalog::Catalog;
 
 use super::capture::{CaptureProgress, LagTracker};
 use super::view::{Component, ComponentState};
 use crate::figures::state::{StateGauges, TableState};
-use crate::schedule::{business_now, clock_due, SchedulerStatus};
+use crate::schedule::SchedulerStatus;
 
 /// A boxed future, as probes return them.
 pub type Probe<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -56,11 +56,6 @@ pub struct Sources {
     pub volumes: Vec<(String, PathBuf)>,
 }
 
-/// The day pipelines start by default (the figures' "newest due day" without a scheduler).
-fn default_start() -> NaiveTime {
-    NaiveTime::from_hms_opt(1, 30, 0).unwrap_or_default()
-}
-
 /// Samples every source into `gauges`; returns the components' states.
 pub(crate) async fn sample(
     sources: &Sources,
@@ -73,10 +68,10 @@ pub(crate) async fn sample(
         .scheduler
         .as_ref()
         .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone());
-    let newest_due = status
-        .as_ref()
-        .and_then(|s| s.newest_due)
-        .or_else(|| clock_due(business_now(), default_start()));
+    // The day the tables should have reached: the scheduler's newest due day. Without a
+    // scheduler nothing runs by the clock, so a table is stale when it lags the lake's
+    // newest partition (the data's own clock), not the calendar.
+    let newest_due = status.as_ref().and_then(|s| s.newest_due);
     components.push(match gauges.sample_catalog(&sources.catalog) {
         Err(e) => Component::new("catalog", ComponentState::Down, e.to_string()),
         Ok(()) => Component::new("catalog", ComponentState::Up, "answering"),
@@ -148,6 +143,8 @@ async fn tables_component(
     };
     match probe().await {
         Ok(tables) => {
+            let newest_due =
+                newest_due.or_else(|| tables.iter().filter_map(|t| t.newest_partition).max());
             if let Some(day) = newest_due {
                 gauges.sample_tables(&tables, day);
             }
