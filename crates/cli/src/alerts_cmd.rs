@@ -9,7 +9,6 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use medlake_ops::alerts::export::prometheus_rules;
 use medlake_ops::alerts::{Alert, AlertState};
-use medlake_ops::monitor::MonitorConfig;
 use medlake_ops::notify::{deliver_with_retries, Notification};
 
 use crate::config::Config;
@@ -50,13 +49,7 @@ pub async fn run(
     command: &AlertsCommand,
     config_file: Option<&Path>,
 ) -> Result<()> {
-    let base = config_file
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let monitor = MonitorConfig::from_section(config.alerts.as_ref(), &base)
-        .map_err(anyhow::Error::msg)
-        .context("config")?;
+    let monitor = crate::operations::monitor_config(config, config_file)?;
     match &command.sub {
         AlertsSub::List => {
             println!(

@@ -63,20 +63,25 @@ pub fn operations(
     catalog: Arc<Catalog>,
     scheduler: Option<Arc<Mutex<SchedulerStatus>>>,
 ) -> Result<Operations> {
-    let base = config_file
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let monitor = MonitorConfig::from_section(config.alerts.as_ref(), &base)
-        .map_err(anyhow::Error::msg)
-        .context("config")?;
     Ok(Operations {
-        monitor,
+        monitor: monitor_config(config, config_file)?,
         business: business_probe(&config.business.url, catalog),
         scheduler,
         window_days: schedule_cmd::window_days(config),
         volumes: volumes(config),
     })
+}
+
+/// The rules, interval, receivers and routes of `[alerts]`; a rule file named there is
+/// read beside the config file.
+pub fn monitor_config(config: &Config, config_file: Option<&Path>) -> Result<MonitorConfig> {
+    let base = config_file
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    MonitorConfig::from_section(config.alerts.as_ref(), &base)
+        .map_err(anyhow::Error::msg)
+        .context("config")
 }
 
 /// The lake's folder (when the lake is local) and the catalog file's.

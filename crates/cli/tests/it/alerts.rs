@@ -206,6 +206,20 @@ repeat_interval = "1h"
     )
 }
 
+/// Two clean days built, and a third whose double charges fail its build's checks.
+pub(crate) fn sandbox_with_a_failed_day() -> Sandbox {
+    let sandbox = Sandbox::sqlite();
+    sandbox.run(&[
+        "simulate", "--days", "2", "--scale", "0.003", "--seed", "5", "--start", START,
+    ]);
+    for day in days(START, 2) {
+        sandbox.run(&["sync", "--day", &day, "--no-reconcile"]);
+        sandbox.run(&["build", "--day", &day]);
+    }
+    crate::quality::a_faulty_third_day(&sandbox);
+    sandbox
+}
+
 fn build_faulty_day(sandbox: &Sandbox, extra: &[&str]) -> bool {
     let day = faulty_day();
     let mut args = vec!["build", "--day", day.as_str()];
@@ -220,15 +234,7 @@ fn build_faulty_day(sandbox: &Sandbox, extra: &[&str]) -> bool {
 
 #[test]
 fn a_failed_build_reaches_every_receiver_resolves_after_a_rebuild_and_a_silence_holds_it() {
-    let sandbox = Sandbox::sqlite();
-    sandbox.run(&[
-        "simulate", "--days", "2", "--scale", "0.003", "--seed", "5", "--start", START,
-    ]);
-    for day in days(START, 2) {
-        sandbox.run(&["sync", "--day", &day, "--no-reconcile"]);
-        sandbox.run(&["build", "--day", &day]);
-    }
-    crate::quality::a_faulty_third_day(&sandbox);
+    let sandbox = sandbox_with_a_failed_day();
     let receivers = Receivers::start(sandbox.dir.path());
     std::fs::write(
         sandbox.dir.path().join("medlake.toml"),

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::alerts::Receivers;
-use crate::common::{days, Sandbox};
+use crate::common::days;
 use crate::serve::{http_request, json_body, start_server, START};
 
 /// Seconds between Prometheus' scrapes and rule evaluations, and medlake's evaluations.
@@ -64,16 +64,8 @@ fn wait_ready(addr: &str, path: &str, what: &str, log: &Path) {
 
 #[test]
 fn prometheus_and_alertmanager_fire_the_exported_rules_as_medlake_does() {
-    let sandbox = Sandbox::sqlite();
+    let sandbox = crate::alerts::sandbox_with_a_failed_day();
     let dir = sandbox.dir.path().to_path_buf();
-    sandbox.run(&[
-        "simulate", "--days", "2", "--scale", "0.003", "--seed", "5", "--start", START,
-    ]);
-    for day in days(START, 2) {
-        sandbox.run(&["sync", "--day", &day, "--no-reconcile"]);
-        sandbox.run(&["build", "--day", &day]);
-    }
-    crate::quality::a_faulty_third_day(&sandbox);
     let faulty = days(START, 3).pop().unwrap();
     std::fs::write(
         dir.join("medlake.toml"),
