@@ -6,6 +6,9 @@
 //! the catalog. On start, capture resumes from the catalog's position and, per table,
 //! drops the changes at or before the version the sink already holds. So a crash between
 //! two table commits, or between the lake and the catalog, loses and doubles nothing.
+//! With nothing pending (idle for a while, or at the end of a `--once` run), the stored
+//! position moves on to where reading stands: every captured change before it is already in
+//! the sink, so this too loses nothing, and an idle capture counts as caught up.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -15,7 +18,7 @@ use medlake_schema::Table;
 use tracing::{info, warn};
 
 use crate::change::RowChange;
-use crate::reader::{BinlogSource, SkipReason, SkippedChange, Transaction};
+use crate::reader::{BinlogSource, SkipReason, SkippedChange, Transaction, TransactionStream};
 
 mod figures;
 
@@ -179,7 +182,7 @@ async fn capture_inner(
     loop {
         let wait = match pending.since {
             Some(since) => options.flush_interval.saturating_sub(since.elapsed()),
-            None => Duration::from_secs(3600),
+            None => IDLE_HEARTBEAT,
         };
         match tokio::time::timeout(wait, stream.next()).await {
             Ok(Ok(Some(tx))) => {
@@ -213,6 +216,7 @@ async fn capture_inner(
                     &mut figures,
                 )
                 .await?;
+                record_idle_position(&stream, catalog, key, &mut figures)?;
                 progress.flushed(&figures);
                 return Ok(figures);
             }
@@ -227,10 +231,41 @@ async fn capture_inner(
                     &mut figures,
                 )
                 .await?;
+                record_idle_position(&stream, catalog, key, &mut figures)?;
                 progress.flushed(&figures);
             }
         }
     }
+}
+
+/// How long capture waits for an event, with nothing pending, before it records how far it
+/// has read (see [`record_idle_position`]).
+const IDLE_HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// With nothing pending (everything read is in the sink), moves the committed position to
+/// where reading stands, past events of other tables and databases and past the start of a
+/// new binlog file. The protocol's promise holds: every captured change before the
+/// committed position is in the sink. So a restart does not read them again, and the
+/// monitoring sees an idle capture as caught up with its server (docs/operations.md).
+fn record_idle_position(
+    stream: &TransactionStream,
+    catalog: &Catalog,
+    key: &str,
+    figures: &mut CaptureFigures,
+) -> Result<()> {
+    let Some(position) = stream.idle_position() else {
+        return Ok(());
+    };
+    let ahead = match (&figures.position, position.version()) {
+        (Some(known), Some(new)) => known.version().is_none_or(|old| new > old),
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    if ahead {
+        catalog.set_binlog_position(key, &position.file, position.offset)?;
+        figures.position = Some(position);
+    }
+    Ok(())
 }
 
 /// Warns of the transaction's skipped changes that no earlier run reported (a restart

@@ -97,6 +97,16 @@ impl TransactionStream {
         }
     }
 
+    /// Where reading stands between transactions: the end of the last event read, when no
+    /// transaction is open and no XA transaction waits for its commit. Every captured change
+    /// before it has then been handed out by [`next`](Self::next) (the rest of the binlog
+    /// there is other tables' or nobody's), so a capture with nothing pending may resume
+    /// from it. `None` otherwise, or before the first event.
+    pub fn idle_position(&self) -> Option<BinlogPosition> {
+        (!self.in_transaction && self.prepared.is_empty() && self.last_pos != 0)
+            .then(|| self.position(self.last_pos))
+    }
+
     /// Reads one event; a transaction when it ends one.
     fn event(&mut self, event: &Event) -> Result<Option<Transaction>> {
         let header = event.header();
@@ -132,6 +142,7 @@ impl TransactionStream {
                 // checksum setting is known: its name may carry the checksum's bytes.
                 if !name.starts_with(&self.file) {
                     self.file = binlog_file_name(&name);
+                    self.last_pos = r.position();
                 }
                 debug!(file = %self.file, "binlog file");
             }

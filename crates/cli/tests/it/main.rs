@@ -4,6 +4,7 @@
 mod common;
 
 mod alerts;
+mod alerts_mariadb;
 mod architecture;
 mod build;
 mod catalog_postgres;

@@ -1,8 +1,8 @@
-//! The scheduler (`[schedule]`, `medlake schedule run`): simulated business days arrive
-//! and are synced, built and checked with no command typed; a scheduler stopped while
-//! days arrive catches them up in order when it starts again; two schedulers on one
-//! catalog never run the same day twice, and the one standing by takes over when the
-//! other stops.
+//! The scheduler (`[schedule]`): simulated business days arrive and are synced, built and
+//! checked by `medlake serve` with no command typed; a server stopped while days arrive
+//! catches them up in order when it starts again; two schedulers (`medlake schedule run`)
+//! on one catalog never run the same day twice, and the one standing by takes over when
+//! the other stops.
 
 use std::collections::BTreeMap;
 use std::process::Child;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use medlake_catalog::{Catalog, DayState, Outcome, RunKind, ScheduleDay};
 
 use crate::common::{days, Sandbox};
+use crate::serve::start_server;
 
 const START: &str = "2026-03-01";
 
@@ -135,7 +136,8 @@ fn arriving_days_are_built_without_a_command_and_a_restart_catches_up_in_order()
     let sandbox = scheduled_sandbox();
     let all = days(START, 5);
     simulate_one_day(&sandbox);
-    let mut scheduler = start_scheduler(&sandbox);
+    // From a cold start, `medlake serve` runs the scheduler of `[schedule]`.
+    let (mut scheduler, _, _) = start_server(&sandbox, &[]);
     // Three business days arrive one after another; each is synced, built and checked.
     for n in 1..=3 {
         if n > 1 {
@@ -164,7 +166,7 @@ fn arriving_days_are_built_without_a_command_and_a_restart_catches_up_in_order()
         !book(&sandbox).contains_key(&all[3]),
         "nothing runs while it is down"
     );
-    let mut scheduler = start_scheduler(&sandbox);
+    let (mut scheduler, _, _) = start_server(&sandbox, &[]);
     wait_for_days(&sandbox, &all, std::slice::from_mut(&mut scheduler));
     interrupt(&mut scheduler);
     let book = book(&sandbox);

@@ -45,6 +45,17 @@ impl Engine {
         }
     }
 
+    /// Takes up alerts that were firing when the previous process stopped (from the
+    /// recorded history), so that a restart neither records them firing a second time nor
+    /// forgets to resolve them. Alerts of rules no longer declared are left out.
+    pub fn restore(&mut self, firing: Vec<Alert>) {
+        for alert in firing {
+            if self.rules.rules.iter().any(|r| r.name == alert.rule) {
+                self.active.insert(alert.fingerprint(), alert);
+            }
+        }
+    }
+
     /// The rules.
     pub fn rules(&self) -> &RuleSet {
         &self.rules
@@ -171,6 +182,22 @@ mod tests {
             .evaluate(snap(90, Some(1.0)), at(90))
             .changes
             .is_empty());
+    }
+
+    #[test]
+    fn a_restored_firing_alert_is_not_fired_again_and_resolves_when_it_clears() {
+        let text = "[[rule]]\nname = \"Lag\"\nexpr = \"lag > 60\"\nseverity = \"critical\"\nsummary = \"s\"";
+        let mut first = Engine::new(rules(text));
+        let fired = first.evaluate(snap(0, Some(70.0)), at(0)).changes;
+        let mut second = Engine::new(rules(text));
+        second.restore(fired);
+        assert!(second
+            .evaluate(snap(15, Some(80.0)), at(15))
+            .changes
+            .is_empty());
+        let e = second.evaluate(snap(30, Some(1.0)), at(30));
+        assert_eq!(e.changes[0].state, AlertState::Resolved);
+        assert_eq!(e.changes[0].starts_at, at(0));
     }
 
     #[test]

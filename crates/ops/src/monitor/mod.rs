@@ -54,8 +54,10 @@ impl Monitor {
             .build()
             .unwrap_or_default();
         let view = MonitorView::new(&config);
+        let mut engine = Engine::new(config.rules.clone());
+        engine.restore(still_firing(&sources));
         Monitor {
-            engine: Engine::new(config.rules.clone()),
+            engine,
             dispatcher: Dispatcher::new(config.notify.clone()),
             host: HostSampler::new(sources.volumes.clone()),
             lag: LagTracker::default(),
@@ -242,6 +244,35 @@ impl Monitor {
             tracing::warn!(error = %e, "cannot keep the chart points");
         }
     }
+}
+
+/// The alerts whose newest recorded event says firing: what the previous process left
+/// firing when it stopped.
+fn still_firing(sources: &Sources) -> Vec<Alert> {
+    let events = match sources.catalog.alert_events(5_000) {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the alert history");
+            return Vec::new();
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    events
+        .into_iter()
+        .filter(|e| seen.insert(e.fingerprint.clone()))
+        .filter(|e| e.state == "firing")
+        .filter_map(|e| {
+            Some(Alert {
+                rule: e.rule,
+                labels: serde_json::from_str(&e.labels).ok()?,
+                summary: e.summary,
+                value: e.value,
+                state: AlertState::Firing,
+                starts_at: e.starts_at,
+                ends_at: None,
+            })
+        })
+        .collect()
 }
 
 /// Whether a notification config sends anything at all (for the startup line).
