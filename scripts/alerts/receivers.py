@@ -3,10 +3,13 @@
 the vendors' documented formats and signing schemes, written independently of medlake.
 
 Usage: receivers.py PORT_FILE RECORDS_FILE --dingtalk-secret S --feishu-secret S
-                    [--fail-first N]
+                    [--fail-first N] [--smtp-cert PEM --smtp-key PEM --smtp-user U
+                    --smtp-password P]
 
-Listens on 127.0.0.1: one HTTP port and one SMTP port (aiosmtpd), written to PORT_FILE
-as "HTTP_PORT SMTP_PORT" once both listen (via a temporary file and a rename). Each
+Listens on 127.0.0.1: one HTTP port, one plain SMTP port and, with --smtp-cert, an SMTP
+port that requires STARTTLS and then AUTH (aiosmtpd), written to PORT_FILE as
+"HTTP_PORT SMTP_PORT TLS_SMTP_PORT" (0 when there is none) once all listen (via a
+temporary file and a rename). Each
 request or mail is appended to RECORDS_FILE as one JSON line
 {"kind": ..., "ok": bool, "reason": ..., "body": ...}, flushed at once.
 
@@ -24,7 +27,10 @@ request or mail is appended to RECORDS_FILE as one JSON line
                            Answers {"code":0} or 19021.
   POST /wecom?key=K        WeCom group robot: {"msgtype":"markdown","markdown":{"content"}},
                            content at most 4096 bytes. Answers {"errcode":0}.
-  SMTP                     any mail: subject, from, to and text recorded.
+  SMTP                     any mail: subject, from, to and text recorded, with whether the
+                           session was TLS ("starttls") and authenticated ("authenticated").
+                           The STARTTLS port refuses MAIL before STARTTLS and AUTH, and a
+                           login other than --smtp-user/--smtp-password.
 """
 
 import argparse
@@ -34,12 +40,15 @@ import hmac
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Records:
@@ -184,8 +193,22 @@ class Mailbox:
         self.records.add("email", True, None, {
             "from": envelope.mail_from, "to": envelope.rcpt_tos,
             "subject": str(message.get("Subject", "")), "text": text,
+            "starttls": session.ssl is not None, "authenticated": bool(session.authenticated),
         })
         return "250 OK"
+
+
+def free_port():
+    # aiosmtpd checks that it listens by connecting to its port, so it needs a real one.
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+# aiosmtpd's own AUTH code reads a deprecated attribute and says so on every login.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
 
 
 def main():
@@ -195,20 +218,34 @@ def main():
     parser.add_argument("--dingtalk-secret", required=True)
     parser.add_argument("--feishu-secret", required=True)
     parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--smtp-cert")
+    parser.add_argument("--smtp-key")
+    parser.add_argument("--smtp-user")
+    parser.add_argument("--smtp-password")
     args = parser.parse_args()
     records = Records(args.records_file)
     secrets = {"dingtalk": args.dingtalk_secret, "feishu": args.feishu_secret}
     http = ThreadingHTTPServer(("127.0.0.1", 0), handler(records, secrets, args.fail_first))
-    # aiosmtpd checks that it listens by connecting to its port, so it needs a real one.
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    smtp_port = probe.getsockname()[1]
-    probe.close()
-    smtp = Controller(Mailbox(records), hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
+    smtp_port = free_port()
+    Controller(Mailbox(records), hostname="127.0.0.1", port=smtp_port).start()
+    tls_port = 0
+    if args.smtp_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.smtp_cert, args.smtp_key)
+        user, password = args.smtp_user.encode(), args.smtp_password.encode()
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = isinstance(auth_data, LoginPassword) and auth_data.login == user \
+                and auth_data.password == password
+            return AuthResult(success=ok)
+
+        tls_port = free_port()
+        Controller(Mailbox(records), hostname="127.0.0.1", port=tls_port, tls_context=tls,
+                   require_starttls=True, authenticator=authenticator, auth_required=True,
+                   auth_require_tls=True).start()
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:
-        f.write(f"{http.server_address[1]} {smtp_port}\n")
+        f.write(f"{http.server_address[1]} {smtp_port} {tls_port}\n")
     os.replace(tmp, args.port_file)
     http.serve_forever()
 

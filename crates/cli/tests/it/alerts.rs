@@ -18,6 +18,9 @@ use crate::serve::{csrf_of, http_request, json_body, login, shown_password, star
 const DINGTALK_SECRET: &str = "SECmedlake-test-dingtalk";
 const FEISHU_SECRET: &str = "medlake-test-feishu";
 const KINDS: [&str; 5] = ["webhook", "dingtalk", "feishu", "wecom", "email"];
+/// The login of the mail server that requires STARTTLS and AUTH.
+const SMTP_USER: &str = "medlake-alerts";
+const SMTP_PASSWORD: &str = "test-only-smtp-password";
 
 /// The Python receivers, killed when dropped.
 pub(crate) struct Receivers {
@@ -25,6 +28,9 @@ pub(crate) struct Receivers {
     records: PathBuf,
     pub(crate) http_port: u16,
     smtp_port: u16,
+    /// The mail server that requires STARTTLS and AUTH (its certificate from `ca`).
+    tls_smtp_port: u16,
+    ca: Option<PathBuf>,
 }
 
 impl Drop for Receivers {
@@ -52,9 +58,13 @@ impl Receivers {
             env!("CARGO_MANIFEST_DIR"),
             "/../../scripts/alerts/receivers.py"
         );
+        let ca = crate::directory_logins::fixtures::TestCa::make(dir);
         let child = Command::new(python())
             .arg(script)
             .args([port_file.to_str().unwrap(), records.to_str().unwrap()])
+            .args(["--smtp-cert", ca.cert.to_str().unwrap()])
+            .args(["--smtp-key", ca.key.to_str().unwrap()])
+            .args(["--smtp-user", SMTP_USER, "--smtp-password", SMTP_PASSWORD])
             .args([
                 "--dingtalk-secret",
                 DINGTALK_SECRET,
@@ -69,6 +79,8 @@ impl Receivers {
             records,
             http_port: 0,
             smtp_port: 0,
+            tls_smtp_port: 0,
+            ca: Some(ca.ca),
         };
         for _ in 0..200 {
             if let Ok(text) = std::fs::read_to_string(&port_file) {
@@ -76,9 +88,10 @@ impl Receivers {
                     .split_whitespace()
                     .filter_map(|p| p.parse().ok())
                     .collect();
-                if let [http, smtp] = ports[..] {
+                if let [http, smtp, tls_smtp] = ports[..] {
                     receivers.http_port = http;
                     receivers.smtp_port = smtp;
+                    receivers.tls_smtp_port = tls_smtp;
                     return receivers;
                 }
             }
@@ -112,7 +125,15 @@ impl Receivers {
                     .iter()
                     .any(|r| r["kind"] == kind && r["ok"] == true && says(r, status))
             };
-            if KINDS.iter().all(|k| told(k)) {
+            // The mail that went through STARTTLS and a login, to its own recipient.
+            let secure = records.iter().any(|r| {
+                r["kind"] == "email"
+                    && says(r, status)
+                    && r["body"]["starttls"] == true
+                    && r["body"]["authenticated"] == true
+                    && r["body"]["to"][0] == "dba@example.org"
+            });
+            if KINDS.iter().all(|k| told(k)) && secure {
                 return records;
             }
             assert!(
@@ -194,15 +215,28 @@ starttls = false
 from = "medlake <alerts@example.org>"
 to = ["oncall@example.org"]
 
+[[alerts.receivers]]
+name = "secure-mail"
+kind = "email"
+smtp_host = "localhost"
+smtp_port = {tls_smtp}
+username = "{SMTP_USER}"
+password_env = "MEDLAKE_TEST_SMTP_PASSWORD"
+ca_file = "{ca}"
+from = "medlake <alerts@example.org>"
+to = ["dba@example.org"]
+
 [[alerts.routes]]
 matchers = {{ alertname = "BuildFailed" }}
-receivers = ["hook", "ding", "lark", "wecom", "mail"]
+receivers = ["hook", "ding", "lark", "wecom", "mail", "secure-mail"]
 group_by = ["alertname", "day"]
 group_wait = "1s"
 group_interval = "1s"
 repeat_interval = "1h"
 "#,
-        smtp = r.smtp_port
+        smtp = r.smtp_port,
+        tls_smtp = r.tls_smtp_port,
+        ca = r.ca.as_ref().unwrap().display()
     )
 }
 
@@ -242,11 +276,18 @@ fn a_failed_build_reaches_every_receiver_resolves_after_a_rebuild_and_a_silence_
     )
     .unwrap();
     let admin = shown_password(&sandbox.run(&["users", "add", "boss", "--role", "admin"]));
-    let (mut server, http, _) = start_server(&sandbox, &[]);
+    let (mut server, http, _) =
+        start_server(&sandbox, &[("MEDLAKE_TEST_SMTP_PASSWORD", SMTP_PASSWORD)]);
 
-    // Firing: every receiver, the webhook on its second attempt (it refuses the first).
+    // Firing: every receiver, the webhook on its second attempt (it refuses the first),
+    // the second mailbox over STARTTLS with a login.
     let fired = receivers.wait_for(0, "firing");
-    assert_eq!(fired[0]["reason"], "refused on purpose", "{:#}", fired[0]);
+    assert!(
+        fired
+            .iter()
+            .any(|r| r["kind"] == "webhook" && r["reason"] == "refused on purpose"),
+        "the webhook's first attempt was refused: {fired:#?}"
+    );
     let cookie = login(&http, "boss", &admin).expect("the admin logs in");
     let (status, _, body) =
         http_request(&http, "GET", "/api/monitoring", &[("Cookie", &cookie)], "").unwrap();

@@ -139,6 +139,9 @@ pub struct ReceiverConfig {
     pub password_env: Option<String>,
     /// Never accepted: read only so that `validate` can say to use `password_env`.
     pub password: Option<toml::Value>,
+    /// Email: a PEM file of CA certificates to trust besides the public ones (a mail relay
+    /// with a certificate of the hospital's own CA).
+    pub ca_file: Option<String>,
     /// Email: the sender (`medlake <alerts@example.org>`).
     pub from: Option<String>,
     /// Email: the recipients.

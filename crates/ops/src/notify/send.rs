@@ -295,6 +295,39 @@ fn smtp_password(receiver: &ReceiverConfig) -> Result<Option<String>, NotifyErro
     }
 }
 
+/// TLS that also trusts the receiver's `ca_file` (none when it names none): STARTTLS
+/// required, or TLS from the start, as its security says.
+fn private_ca_tls(
+    receiver: &ReceiverConfig,
+    host: &str,
+) -> Result<Option<lettre::transport::smtp::client::Tls>, NotifyError> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let Some(file) = &receiver.ca_file else {
+        return Ok(None);
+    };
+    let failed = |reason: String| NotifyError::Smtp {
+        receiver: receiver.name.clone(),
+        reason,
+    };
+    let pem =
+        std::fs::read(file).map_err(|e| failed(format!("cannot read ca_file {file}: {e}")))?;
+    let ca = Certificate::from_pem(&pem).map_err(|e| {
+        failed(format!(
+            "ca_file {file} holds no usable certificate: {}",
+            chain(&e)
+        ))
+    })?;
+    let parameters = TlsParameters::builder(host.to_string())
+        .add_root_certificate(ca)
+        .build_rustls()
+        .map_err(|e| failed(chain(&e)))?;
+    Ok(match receiver.smtp_security() {
+        SmtpSecurity::Tls => Some(Tls::Wrapper(parameters)),
+        SmtpSecurity::StartTls => Some(Tls::Required(parameters)),
+        SmtpSecurity::Plain => None,
+    })
+}
+
 /// The SMTP transport: STARTTLS (required), TLS from the start, or plain; port and login.
 fn smtp_transport(
     receiver: &ReceiverConfig,
@@ -319,6 +352,9 @@ fn smtp_transport(
     let mut builder = builder
         .port(receiver.smtp_port())
         .timeout(Some(SMTP_TIMEOUT));
+    if let Some(tls) = private_ca_tls(receiver, host)? {
+        builder = builder.tls(tls);
+    }
     if let (Some(username), Some(password)) = (&receiver.username, password) {
         builder = builder.credentials(Credentials::new(username.clone(), password));
     }

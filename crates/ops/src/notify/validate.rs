@@ -89,6 +89,7 @@ fn check_http(r: &ReceiverConfig) -> Result<(), String> {
         ("tls", r.tls.is_some()),
         ("username", r.username.is_some()),
         ("password_env", r.password_env.is_some()),
+        ("ca_file", r.ca_file.is_some()),
         ("from", r.from.is_some()),
         ("to", !r.to.is_empty()),
     ];
@@ -132,6 +133,9 @@ fn check_email(r: &ReceiverConfig) -> Result<(), String> {
                     connection (587), tls is TLS from the start (465)"
                 .into(),
         );
+    }
+    if r.ca_file.is_some() && r.smtp_security() == SmtpSecurity::Plain {
+        return Err("ca_file needs TLS: leave starttls on, or set tls = true".into());
     }
     let from = r.from.as_deref().ok_or("from is missing")?;
     from.parse::<lettre::message::Mailbox>()

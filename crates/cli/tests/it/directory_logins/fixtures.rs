@@ -78,10 +78,10 @@ impl TestDirectory {
 }
 
 /// A CA and a server certificate for `localhost` and 127.0.0.1, made with openssl.
-pub(super) struct TestCa {
-    pub(super) ca: PathBuf,
-    pub(super) cert: PathBuf,
-    pub(super) key: PathBuf,
+pub(crate) struct TestCa {
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -98,7 +98,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 impl TestCa {
-    pub(super) fn make(dir: &Path) -> TestCa {
+    pub(crate) fn make(dir: &Path) -> TestCa {
         let ec = [
             "-newkey",
             "ec",

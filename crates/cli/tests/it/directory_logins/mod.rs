@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::common::{python, Sandbox};
 
-mod fixtures;
+pub(crate) mod fixtures;
 
 use crate::serve::{lake_rows, shown_password, START};
 use fixtures::{TestCa, TestDirectory};
