@@ -9,7 +9,9 @@
 //! - `medlake-bench stream --rows N`: pulling N rows over the PostgreSQL protocol through
 //!   `COPY` and a cursor, with the server's memory;
 //! - `medlake-bench policy`: what the policy rewrite adds to a statement's planning.
+//! - `medlake-bench alerts`: what the embedded monitor's round and a `/metrics` render cost.
 
+mod alerts;
 mod cdc;
 mod machine;
 mod pipeline;
@@ -51,6 +53,9 @@ enum BenchCommand {
     /// Measure the policy rewrite: planning time and the rewrite's own time (p50, p95) for
     /// a dashboard read under a row filter and patient reads under PHI masks.
     Policy(policy::PolicyArgs),
+    /// Measure the embedded monitor: one round (snapshot of the figures and every built-in
+    /// alert rule over an hour of history) and one /metrics render, p50 and p95.
+    Alerts(alerts::AlertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
             Some(BenchCommand::Cdc(args)) => cdc::run(args).await,
             Some(BenchCommand::Stream(args)) => stream::run(args).await,
             Some(BenchCommand::Policy(args)) => policy::run(args).await,
+            Some(BenchCommand::Alerts(args)) => alerts::run(args).await,
             None => pipeline::run(&cli.pipeline).await,
         }
     });
