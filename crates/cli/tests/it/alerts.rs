@@ -431,17 +431,23 @@ impl Drop for LoopVolume {
     }
 }
 
-/// Waits for a webhook message about `alertname` with `status`.
-fn wait_for_webhook(receivers: &Receivers, alertname: &str, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
+/// Waits (at most `within`) for a webhook message about `alertname` with `status`.
+pub(crate) fn wait_for_webhook(
+    receivers: &Receivers,
+    alertname: &str,
+    status: &str,
+    within: Duration,
+) -> Value {
+    let deadline = Instant::now() + within;
     loop {
         let found = receivers.records().into_iter().find(|r| {
             r["kind"] == "webhook"
                 && r["ok"] == true
                 && r["body"]["status"] == status
-                && r["body"]["alerts"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == alertname))
+                && r["body"]["alerts"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|x| x["labels"]["alertname"] == alertname && x["status"] == status)
+                })
         });
         if let Some(found) = found {
             return found;
@@ -480,7 +486,12 @@ fn a_lake_volume_filled_past_85_percent_alerts_and_resolves_when_freed() {
     let filler = sandbox.lake_path().join("filler");
     let fill = free.saturating_sub(size / 10);
     std::fs::write(&filler, vec![0u8; fill as usize]).unwrap();
-    let fired = wait_for_webhook(&receivers, "VolumeAlmostFull", "firing");
+    let fired = wait_for_webhook(
+        &receivers,
+        "VolumeAlmostFull",
+        "firing",
+        Duration::from_secs(120),
+    );
     let alert = &fired["body"]["alerts"][0];
     assert_eq!(alert["labels"]["volume"], "lake", "{fired:#}");
     assert_eq!(
@@ -495,7 +506,12 @@ fn a_lake_volume_filled_past_85_percent_alerts_and_resolves_when_freed() {
     );
     // Freed: resolved.
     std::fs::remove_file(&filler).unwrap();
-    wait_for_webhook(&receivers, "VolumeAlmostFull", "resolved");
+    wait_for_webhook(
+        &receivers,
+        "VolumeAlmostFull",
+        "resolved",
+        Duration::from_secs(120),
+    );
     let _ = server.kill();
     let _ = server.wait();
 }

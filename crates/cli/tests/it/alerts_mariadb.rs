@@ -7,11 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::alerts::Receivers;
+use crate::alerts::{wait_for_webhook, Receivers};
 use crate::common::Sandbox;
 use crate::serve::{start_server, START};
 
@@ -155,31 +153,6 @@ fn whoami() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The webhook messages about `alertname` with `status`, once there is one.
-fn wait_for(receivers: &Receivers, alertname: &str, status: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let found = receivers.records().into_iter().find(|r| {
-            r["kind"] == "webhook"
-                && r["ok"] == true
-                && r["body"]["status"] == status
-                && r["body"]["alerts"].as_array().is_some_and(|a| {
-                    a.iter()
-                        .any(|x| x["labels"]["alertname"] == alertname && x["status"] == status)
-                })
-        });
-        if let Some(found) = found {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {status} {alertname}: {:#?}",
-            receivers.records()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// A route sending `alertname` to the webhook at once.
 fn route(alertname: &str) -> String {
     format!(
@@ -215,7 +188,7 @@ fn stopping_the_binlog_database_alerts_and_its_restart_resolves() {
     assert!(receivers.records().is_empty(), "{:#?}", receivers.records());
 
     db.stop();
-    let down = wait_for(
+    let down = wait_for_webhook(
         &receivers,
         "BusinessDatabaseDown",
         "firing",
@@ -228,7 +201,7 @@ fn stopping_the_binlog_database_alerts_and_its_restart_resolves() {
             .contains("127.0.0.1"),
         "{down:#}"
     );
-    let lag = wait_for(&receivers, "CaptureLag", "firing", Duration::from_secs(150));
+    let lag = wait_for_webhook(&receivers, "CaptureLag", "firing", Duration::from_secs(150));
     assert!(
         lag["body"]["alerts"][0]["labels"]["source"]
             .as_str()
@@ -240,14 +213,14 @@ fn stopping_the_binlog_database_alerts_and_its_restart_resolves() {
     // Started again: the database answers (resolved); capture catches up with the
     // restarted server's binlog (it opened a new file), and its lag resolves too.
     db.start();
-    wait_for(
+    wait_for_webhook(
         &receivers,
         "BusinessDatabaseDown",
         "resolved",
         Duration::from_secs(60),
     );
     sandbox.run(&["cdc", "--once"]);
-    wait_for(
+    wait_for_webhook(
         &receivers,
         "CaptureLag",
         "resolved",

@@ -44,6 +44,8 @@ pub struct Monitor {
     http: reqwest::Client,
     view: SharedView,
     last_points: Option<DateTime<Utc>>,
+    /// The chart series' expressions, parsed once.
+    charts: Vec<(&'static str, promql_parser::parser::Expr)>,
 }
 
 impl Monitor {
@@ -66,6 +68,10 @@ impl Monitor {
             config,
             sources,
             last_points: None,
+            charts: CHARTS
+                .iter()
+                .filter_map(|(series, expr, _)| Some((*series, eval::parse(expr).ok()?)))
+                .collect(),
         }
     }
 
@@ -220,11 +226,11 @@ impl Monitor {
         }
         self.last_points = Some(now);
         let history = self.engine.history();
-        let points: Vec<FigurePoint> = CHARTS
+        let points: Vec<FigurePoint> = self
+            .charts
             .iter()
-            .filter_map(|(series, expr, _)| {
-                let expr = eval::parse(expr).ok()?;
-                let value = eval::evaluate(&expr, history, now.timestamp_millis())
+            .filter_map(|(series, expr)| {
+                let value = eval::evaluate(expr, history, now.timestamp_millis())
                     .ok()?
                     .first()?
                     .value;
