@@ -97,13 +97,13 @@ venv=${MEDLAKE_TEST_VENV:-/var/tmp/medlake-test-venv}
 # vendored release lacks (the `version` facet, DatasetVersionDatasetFacet). aiosmtpd, the
 # SMTP server the alert tests mail to (scripts/alerts/receivers.py). They are in the
 # import check, so a venv made before them is upgraded.
-if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka, psycopg, sqlalchemy, psycopg2, asyncpg, pandas, jsonschema, referencing, rfc3339_validator, rfc3986_validator, openlineage.client, aiosmtpd' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import deltalake, pyarrow, kafka, psycopg, sqlalchemy, psycopg2, asyncpg, pandas, jsonschema, referencing, rfc3339_validator, rfc3986_validator, openlineage.client, aiosmtpd, pydicom' >/dev/null 2>&1; then
   log "installing the Python Delta reader, Kafka consumer, PostgreSQL clients, JSON Schema validator and OpenLineage client into $venv"
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check 'deltalake>=1.0' 'pyarrow>=15' \
     'kafka-python>=2.0' 'psycopg[binary]>=3.1' 'SQLAlchemy>=2.0' 'psycopg2-binary>=2.9' \
     'asyncpg>=0.29' 'pandas>=2.2' 'jsonschema[format-nongpl]>=4.18' 'referencing>=0.28' \
-    'openlineage-python>=1.39' 'aiosmtpd>=1.4' >&2
+    'openlineage-python>=1.39' 'aiosmtpd>=1.4' 'pydicom>=3.0' >&2
 fi
 "$venv/bin/python" -c 'import deltalake' || { log "deltalake for Python is not importable"; exit 1; }
 log "Python Delta reader: $("$venv/bin/python" -c 'import deltalake; print(deltalake.__version__)')"
@@ -124,6 +124,20 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v prometheus-alertmanag
 fi
 command -v promtool >/dev/null 2>&1 || { log "promtool is not installed"; exit 1; }
 log "Prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}'), Alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | awk '{print $3}')"
+
+# Orthanc, a real PACS, with its DICOMweb plugin, and DCMTK's dcmdump, from Debian's
+# packages, for the imaging tests (crates/cli/tests/it/imaging_*.rs): each test starts its
+# own Orthanc on a free port with a configuration of its own (a random password, storage in
+# the test's folder); the package's own service is not started and not needed.
+if ! command -v Orthanc >/dev/null 2>&1 || ! command -v dcmdump >/dev/null 2>&1 \
+  || ! ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1; then
+  log "installing Orthanc, its DICOMweb plugin and DCMTK from Debian's packages"
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb dcmtk >&2
+fi
+command -v Orthanc >/dev/null 2>&1 || { log "Orthanc is not installed"; exit 1; }
+orthanc_plugin=$(ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so* 2>/dev/null | head -1)
+[ -n "$orthanc_plugin" ] || { log "the Orthanc DICOMweb plugin is not installed"; exit 1; }
+log "Orthanc $(Orthanc --version 2>&1 | head -1 | awk '{print $NF}') with $orthanc_plugin; $(dcmdump --version 2>&1 | head -1)"
 
 # psql, the PostgreSQL client the serving tests drive (the client only; no server is needed).
 if ! command -v psql >/dev/null 2>&1; then
@@ -205,3 +219,4 @@ echo "export MEDLAKE_TEST_POSTGRES_URL=postgres://root@127.0.0.1:5432/postgres"
 echo "export MEDLAKE_TEST_LDAP_URL=ldap://127.0.0.1:$ldap_port"
 echo "export MEDLAKE_TEST_LDAP_DIR=$ldap_dir"
 echo "export MEDLAKE_TEST_OPENLINEAGE_SPEC=$openlineage_spec"
+echo "export MEDLAKE_TEST_ORTHANC_PLUGIN=$orthanc_plugin"

@@ -7,7 +7,10 @@
 // opens the permissions and audit page: audit rows, a search, the policy file in force;
 // then the data quality page: the table grid, a day with a check that did not pass, and
 // that check's history chart; then the monitoring page: the component tiles, the alerts,
-// the scheduler's book, the 24-hour charts and the rules in force.
+// the scheduler's book, the 24-hour charts and the rules in force; then the imaging
+// pages: the studies of the newest day (totals by modality, the list), the first study's
+// page with every series' preview image loaded. The viewer is offered neither the
+// monitoring nor the imaging page; the imaging dashboard is among the dashboards above.
 //
 // Usage: node check.mjs BASE_URL ACCOUNT SCREENSHOT_DIR   (password in MEDLAKE_PASSWORD)
 import { chromium } from "playwright-core";
@@ -93,6 +96,7 @@ for (const [i, href] of links.entries()) {
   seen.dashboards.push({ id, charts: report.charts, tables: report.tables, cards: report.cards });
   await shot(`0${i + 2}-dashboard-${id}`);
 }
+if (!seen.dashboards.some((d) => d.id === "imaging")) problems.push("the imaging dashboard is not listed");
 
 // A filter change: the first province, then the 7-day window; every chart redraws.
 await page.click(`#dashboard-links a[href="${links[0]}"]`);
@@ -182,6 +186,8 @@ await shot("42-runs");
 seen.viewerSeesGovernance = await page.$eval("#nav-governance", (a) => !a.hidden);
 seen.viewerSeesMonitoring = await page.$eval("#nav-monitoring", (a) => !a.hidden);
 if (seen.viewerSeesMonitoring) problems.push("monitoring: the viewer is offered the monitoring page");
+seen.viewerSeesImaging = await page.$eval("#nav-imaging", (a) => !a.hidden);
+if (seen.viewerSeesImaging) problems.push("imaging: the viewer is offered the imaging page");
 const adminAccount = process.env.MEDLAKE_ADMIN_ACCOUNT;
 if (adminAccount) {
   const admin = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
@@ -281,6 +287,41 @@ if (adminAccount) {
   await adminPage.waitForTimeout(300);
   await adminPage.screenshot({ path: `${shots}/52-monitoring.png`, fullPage: true });
   seen.screenshots.push(`${shots}/52-monitoring.png`);
+
+  // Imaging: the studies of the newest day with studies, drawn by modality; the first
+  // study's page, where an admin sees every series' preview (a PNG the server renders
+  // from the ingested DICOM file).
+  await adminPage.click('a[href="#imaging"]');
+  await adminPage.waitForSelector("#img-studies tbody tr", { timeout: 30000 })
+    .catch(() => problems.push("imaging: no study is listed"));
+  seen.imagingStudies = await adminPage.$$eval("#img-studies tbody tr", (r) => r.length);
+  if (seen.imagingStudies > 0) {
+    await adminPage.waitForSelector("#img-chart canvas")
+      .catch(() => problems.push("imaging: the studies-by-modality chart is not drawn"));
+    seen.imagingModalities = await adminPage.$$eval("#img-totals tbody tr", (r) => r.length);
+    await adminPage.waitForTimeout(300);
+    await adminPage.screenshot({ path: `${shots}/53-imaging-studies.png`, fullPage: true });
+    seen.screenshots.push(`${shots}/53-imaging-studies.png`);
+    await adminPage.click("#img-studies tbody tr a");
+    await adminPage.waitForSelector("#st-series .series-card");
+    seen.studySeries = await adminPage.$$eval("#st-series .series-card", (c) => c.length);
+    // Each preview's load or error marks its <img> (a selector: the CSP forbids eval).
+    await adminPage.waitForSelector("#st-series img.preview[data-loaded], #st-series .preview-box .error", { timeout: 30000 })
+      .catch(() => {});
+    await adminPage.waitForLoadState("networkidle");
+    const previews = await adminPage.$$eval("#st-series img.preview", (imgs) => ({
+      loaded: imgs.filter((i) => i.complete && i.naturalWidth > 0).length,
+      failed: document.querySelectorAll("#st-series .preview-box .error").length,
+    }));
+    seen.previewImages = previews.loaded;
+    if (previews.loaded === 0) problems.push("imaging: no series preview image loaded");
+    if (previews.failed) problems.push(`imaging: ${previews.failed} series previews failed to load`);
+    seen.studyNoteShown = await adminPage.$eval("#st-note", (n) => !n.hidden);
+    if (seen.studyNoteShown) problems.push("imaging: an admin is told images need the image_reader role");
+    await adminPage.waitForTimeout(300);
+    await adminPage.screenshot({ path: `${shots}/54-study-preview.png`, fullPage: true });
+    seen.screenshots.push(`${shots}/54-study-preview.png`);
+  }
   await admin.close();
 }
 

@@ -10,9 +10,11 @@
 //!   `COPY` and a cursor, with the server's memory;
 //! - `medlake-bench policy`: what the policy rewrite adds to a statement's planning.
 //! - `medlake-bench alerts`: what the embedded monitor's round and a `/metrics` render cost.
+//! - `medlake-bench imaging`: DICOM metadata ingest from a local folder, files per second.
 
 mod alerts;
 mod cdc;
+mod imaging;
 mod machine;
 mod pipeline;
 mod policy;
@@ -56,6 +58,9 @@ enum BenchCommand {
     /// Measure the embedded monitor: one round (snapshot of the figures and every built-in
     /// alert rule over an hour of history) and one /metrics render, p50 and p95.
     Alerts(alerts::AlertsArgs),
+    /// Measure DICOM metadata ingest from a local folder: files/s and MB/s of a first run
+    /// (every file new) and a second (nothing changed), and the header read alone.
+    Imaging(imaging::ImagingArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
             Some(BenchCommand::Stream(args)) => stream::run(args).await,
             Some(BenchCommand::Policy(args)) => policy::run(args).await,
             Some(BenchCommand::Alerts(args)) => alerts::run(args).await,
+            Some(BenchCommand::Imaging(args)) => imaging::run(args).await,
             None => pipeline::run(&cli.pipeline).await,
         }
     });

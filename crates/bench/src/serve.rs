@@ -122,6 +122,7 @@ pub(crate) fn server_options(http: &str, pg_port: u16, limits: QueryLimits) -> S
             build_launcher: None,
             table_docs: Default::default(),
             project: None,
+            imaging_login: Default::default(),
         },
         refresh_every: Duration::from_secs(3600),
         pg_row_limit: None,

@@ -38,6 +38,7 @@ mod alerting;
 mod audit;
 mod capture;
 mod db;
+mod imaging;
 mod lease;
 mod lineage;
 mod logins;
@@ -52,10 +53,11 @@ pub use accounts::{Account, NewAccount};
 pub use alerting::{AlertEvent, FigurePoint, NotificationRecord, SilenceRecord};
 pub use audit::{AuditEntry, AuditFigures, AuditRecord, AuditSearch, ChainReport};
 pub use capture::{CaptureState, Position};
+pub use imaging::{ImagingFile, ImagingLocator, QuarantinedFile};
 pub use lease::Lease;
 pub use lineage::LineageRecord;
 pub use logins::{LoginEvent, LoginRecord};
-pub use policies::PolicyVersion;
+pub use policies::{PolicyVersion, PSEUDONYM_KEY};
 pub use quality::{CheckFilter, CheckRecord, CheckStatus, ProfileRecord, SOURCE_RECONCILE_CHECK};
 pub use runs::{Outcome, RunKind, RunRecord};
 pub use schedule::{DayFailure, DayState, ScheduleDay, SCHEDULER_LEASE};
@@ -331,6 +333,35 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL,
         value TEXT NOT NULL,
         PRIMARY KEY (series, at)
+    );",
+    "CREATE TABLE imaging_cursor (
+        source TEXT PRIMARY KEY,
+        position TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    CREATE TABLE imaging_file (
+        source TEXT NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        PRIMARY KEY (source, path)
+    );
+    CREATE TABLE imaging_locator (
+        sop_instance_uid TEXT PRIMARY KEY,
+        series_instance_uid TEXT NOT NULL,
+        instance_number INTEGER,
+        source TEXT NOT NULL,
+        locator TEXT NOT NULL
+    );
+    CREATE INDEX imaging_locator_series ON imaging_locator (series_instance_uid);
+    CREATE TABLE imaging_quarantine (
+        source TEXT NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (source, path)
     );",
 ];
 

@@ -23,6 +23,11 @@ pub struct PolicyVersion {
     pub note: Option<String>,
 }
 
+/// The secret holding the key of the project's one keyed pseudonym (HMAC-SHA-256): the
+/// `hash` mask of served results and the pseudonyms of DICOM identifiers use it, so a
+/// study's patient pseudonym equals the patient's hashed ID in a masked result.
+pub const PSEUDONYM_KEY: &str = "mask_hash_key";
+
 impl Catalog {
     /// Stores a new version of the policy set; returns its number.
     pub fn store_policies(&self, body: &str, changed_by: &str, note: Option<&str>) -> Result<i64> {
@@ -66,6 +71,12 @@ impl Catalog {
                 })
             })
             .collect()
+    }
+
+    /// The deployment's pseudonym key (see [`PSEUDONYM_KEY`]), made the first time any
+    /// process asks for it: `fresh` must be at least 32 random bytes.
+    pub fn pseudonym_key(&self, fresh: &[u8]) -> Result<Vec<u8>> {
+        self.secret_or_create(PSEUDONYM_KEY, fresh)
     }
 
     /// The secret `name` (a key the catalog's processes share, e.g. the mask hash's key),

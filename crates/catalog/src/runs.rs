@@ -19,16 +19,19 @@ pub enum RunKind {
     /// The quality checks of one table's partition run apart from a model's build: an ODS
     /// table's checks before a build reads it, or `medlake check`.
     Check,
+    /// One `medlake imaging ingest` of DICOM metadata from a folder or a PACS.
+    ImagingIngest,
 }
 
 impl RunKind {
     /// Every kind, for listings and checks.
-    pub const ALL: [RunKind; 5] = [
+    pub const ALL: [RunKind; 6] = [
         RunKind::FullSync,
         RunKind::IncSync,
         RunKind::Build,
         RunKind::Cdc,
         RunKind::Check,
+        RunKind::ImagingIngest,
     ];
 
     /// The name stored in the catalog and shown to people.
@@ -39,6 +42,7 @@ impl RunKind {
             RunKind::Build => "build",
             RunKind::Cdc => "cdc",
             RunKind::Check => "check",
+            RunKind::ImagingIngest => "imaging-ingest",
         }
     }
 

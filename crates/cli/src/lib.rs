@@ -12,6 +12,7 @@ pub mod check_cmd;
 pub mod config;
 pub mod demo;
 pub mod governance_cmd;
+pub mod imaging_cmd;
 pub mod lake_cmd;
 pub mod lineage_cmd;
 pub mod metrics_endpoint;

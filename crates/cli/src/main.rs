@@ -2,8 +2,8 @@
 //! the crate that owns the capability; errors become one line on stderr.
 
 use medlake_cli::{
-    alerts_cmd, build_cmd, cdc_cmd, check_cmd, config, demo, governance_cmd, lake_cmd, lineage_cmd,
-    report, schedule_cmd, serve_cmd, simulate_cmd, sync_cmd,
+    alerts_cmd, build_cmd, cdc_cmd, check_cmd, config, demo, governance_cmd, imaging_cmd, lake_cmd,
+    lineage_cmd, report, schedule_cmd, serve_cmd, simulate_cmd, sync_cmd,
 };
 
 use std::collections::HashMap;
@@ -93,6 +93,10 @@ enum Command {
     /// Alert rules and receivers: `list`, `check`, `export --prometheus` (a Prometheus
     /// rule file), `test --receiver NAME`.
     Alerts(alerts_cmd::AlertsCommand),
+    /// Medical imaging: `ingest` DICOM metadata (folder, Orthanc, DICOMweb) de-identified
+    /// into the lake, `quarantine` of unreadable files, `simulate` the simulated exams'
+    /// studies as DICOM files, `preview` a series as PNG.
+    Imaging(imaging_cmd::ImagingCommand),
     /// Manage the accounts of the web UI, API and PostgreSQL protocol: roles, granted
     /// roles and the attributes row filters read.
     Users(serve_cmd::UsersCommand),
@@ -109,7 +113,7 @@ enum Command {
 fn init_logging(verbose: u8) {
     // delta-rs logs failures it also returns; medlake reports those itself, once.
     let default = match verbose {
-        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn,medlake_warehouse=warn,medlake_quality=warn,medlake_cdc=warn,medlake_serve=warn",
+        0 => "off,medlake=warn,medlake_sim=warn,medlake_source=warn,medlake_lake=warn,medlake_catalog=warn,medlake_ingest=warn,medlake_warehouse=warn,medlake_quality=warn,medlake_cdc=warn,medlake_imaging=warn,medlake_serve=warn",
         1 => "info",
         // datafusion-postgres logs each statement's text at debug; statements may hold
         // patient data, so its debug output stays off.
@@ -194,6 +198,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve_cmd::serve(&load()?, &args, cli.config.as_deref()).await,
         Command::Alerts(a) => alerts_cmd::run(&load()?, &a, cli.config.as_deref()).await,
         Command::Schedule(s) => schedule_cmd::run(&load()?, &s, cli.config.as_deref()).await,
+        Command::Imaging(i) => imaging_cmd::run(&load()?, &i, cli.quiet).await,
         Command::Users(users) => serve_cmd::users(&load()?, &users),
         Command::Policies(p) => governance_cmd::policies(&load()?, &p).await,
         Command::Audit(a) => governance_cmd::audit(&load()?, &a),

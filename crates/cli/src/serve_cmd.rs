@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use medlake_serve::{
-    Accounts, BuildLauncher, HttpOptions, LaunchError, Role, ServeOptions, TableDoc,
+    Accounts, BuildLauncher, HttpOptions, LaunchError, PacsLogin, Role, ServeOptions, TableDoc,
 };
 
 use crate::config::Config;
@@ -72,7 +72,8 @@ enum UsersSub {
         /// Account name.
         name: String,
     },
-    /// Grant an extra role (e.g. phi_reader: PHI unmasked, every read audited as such).
+    /// Grant an extra role (e.g. phi_reader: PHI unmasked, every read audited as such;
+    /// image_reader: series previews in the web UI, every one audited).
     Grant {
         /// Account name.
         name: String,
@@ -308,6 +309,7 @@ pub fn serve_options(
             build_launcher: Some(build_launcher(config_file)),
             table_docs: table_docs(config),
             project: Some(project.clone()),
+            imaging_login: PacsLogin(config.imaging.login().context("[imaging] PACS login")?),
         },
         refresh_every: Duration::from_secs(s.refresh_seconds.max(1)),
         pg_row_limit: (s.pg_row_limit > 0).then_some(s.pg_row_limit),

@@ -1,5 +1,6 @@
 //! The business database's shape, as data: tables, columns, types, PHI and secret tags,
-//! and codes.
+//! and codes; the imaging vocabulary ([`imaging`]); and the keyed [`pseudonym()`] of
+//! identifiers.
 //!
 //! Every other crate learns the business schema from here, so a column is added in one
 //! place: the simulator writes rows in [`Table::columns`] order, the sources read them
@@ -10,13 +11,16 @@
 //! use medlake_schema::{business_tables, Dialect};
 //! let consultation = medlake_schema::table("consultation").unwrap();
 //! assert!(consultation.ddl(Dialect::Sqlite).contains("consultation_fee"));
-//! assert_eq!(business_tables().len(), 10);
+//! assert_eq!(business_tables().len(), 13);
 //! ```
 
 pub mod codes;
+pub mod imaging;
+mod pseudonym;
 mod tables;
 mod value;
 
+pub use pseudonym::pseudonym;
 pub use tables::{business_tables, table};
 pub use value::{format_datetime, parse_datetime, Value, DATETIME_FORMAT};
 

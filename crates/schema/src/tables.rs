@@ -90,6 +90,20 @@ pub fn business_tables() -> &'static [Table] {
                 ],
             ),
             build(
+                "scanner",
+                Master,
+                false,
+                "Imaging devices (scanners) of partner hospitals, with their DICOM AE titles.",
+                &[
+                    col("hospital_id", T::BigInt),
+                    col("modality", T::Varchar(8)),
+                    col("ae_title", T::Varchar(16)),
+                    col("station_name", T::Varchar(32)),
+                    col("manufacturer", T::Varchar(32)),
+                    col("model_name", T::Varchar(64)),
+                ],
+            ),
+            build(
                 "medicine",
                 Master,
                 false,
@@ -201,6 +215,50 @@ pub fn business_tables() -> &'static [Table] {
                     col("status", T::Int),
                 ],
             ),
+            build(
+                "exam_order",
+                Transaction,
+                true,
+                "One imaging exam a doctor ordered in a consultation, and its life cycle.",
+                &[
+                    col("consultation_id", T::BigInt),
+                    col("patient_id", T::BigInt),
+                    col("doctor_id", T::BigInt),
+                    col("hospital_id", T::BigInt),
+                    nullable(col("scanner_id", T::BigInt)),
+                    col("modality", T::Varchar(8)),
+                    col("body_part", T::Varchar(16)),
+                    col("exam_item", T::Varchar(32)),
+                    col("priority", T::Int),
+                    col("fee", T::Money),
+                    col("accession_no", T::Varchar(16)),
+                    col("status", T::Int),
+                    col("ordered_time", T::DateTime),
+                    nullable(col("paid_time", T::DateTime)),
+                    nullable(col("scheduled_time", T::DateTime)),
+                    nullable(col("performed_time", T::DateTime)),
+                    nullable(col("exam_minutes", T::Int)),
+                    nullable(col("reported_time", T::DateTime)),
+                    nullable(col("verified_time", T::DateTime)),
+                    nullable(col("cancelled_time", T::DateTime)),
+                ],
+            ),
+            build(
+                "exam_report",
+                Transaction,
+                true,
+                "The structured result of a reported imaging exam; the id is the exam order's.",
+                &[
+                    col("exam_order_id", T::BigInt),
+                    col("radiologist_id", T::BigInt),
+                    col("positive", T::Bool),
+                    col("critical", T::Bool),
+                    col("reported_time", T::DateTime),
+                    nullable(col("verified_time", T::DateTime)),
+                    nullable(col("critical_ack_time", T::DateTime)),
+                    phi("findings", T::Text),
+                ],
+            ),
         ]
     })
 }
@@ -265,6 +323,38 @@ mod tests {
         assert_eq!(user.column_index("update_time"), Some(6));
         // The business database keeps the column: only the lake goes without it.
         assert!(user.ddl(Dialect::Mysql).contains("hashed_password"));
+    }
+
+    #[test]
+    fn masters_come_first_and_the_exam_tables_follow_the_consultation() {
+        let tables = business_tables();
+        let first_transaction = tables
+            .iter()
+            .position(|t| t.kind == TableKind::Transaction)
+            .unwrap();
+        assert!(tables[..first_transaction]
+            .iter()
+            .all(|t| t.kind == TableKind::Master));
+        assert!(tables[first_transaction..]
+            .iter()
+            .all(|t| t.kind == TableKind::Transaction));
+        let at = |name: &str| tables.iter().position(|t| t.name == name).unwrap();
+        assert_eq!(at("scanner"), at("hospital") + 1);
+        assert!(at("payment") < at("exam_order") && at("exam_order") < at("exam_report"));
+        let scanner = table("scanner").unwrap();
+        assert!(scanner.kind == TableKind::Master && !scanner.changes);
+        let order = table("exam_order").unwrap();
+        let report = table("exam_report").unwrap();
+        assert!(order.changes && report.changes);
+        assert_eq!((order.columns.len(), report.columns.len()), (23, 11));
+        assert!(order.columns.iter().all(|c| !c.phi));
+        let phi: Vec<&str> = report
+            .columns
+            .iter()
+            .filter(|c| c.phi)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(phi, ["findings"]);
     }
 
     #[test]

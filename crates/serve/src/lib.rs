@@ -33,7 +33,7 @@ use tracing::warn;
 pub use accounts::{Accounts, Principal, Role};
 pub use error::{Result, ServeError};
 pub use governance::GovernanceOptions;
-pub use http::{BuildLauncher, HttpOptions, LaunchError, TableDoc};
+pub use http::{BuildLauncher, HttpOptions, LaunchError, PacsLogin, TableDoc};
 pub use login::{DirectoryOptions, ThrottleRules};
 pub use operations::Operations;
 pub use query::{

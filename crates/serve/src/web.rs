@@ -4,7 +4,7 @@
 /// The login page; `{{message}}` is replaced by an error paragraph or nothing.
 pub const LOGIN_HTML: &str = include_str!("../web/login.html");
 /// The application shell (dashboards, SQL Lab, catalog, lineage, metrics, quality,
-/// monitoring, runs).
+/// monitoring, imaging, runs).
 pub const APP_HTML: &str = include_str!("../web/app.html");
 
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -27,6 +27,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "monitoring.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/monitoring.js"),
+    ),
+    (
+        "imaging.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/imaging.js"),
     ),
     (
         "style.css",

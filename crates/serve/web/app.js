@@ -1,7 +1,8 @@
 // medlake web UI: dashboards, SQL Lab, the table list, metric catalog, run history,
 // permissions and audit. The data catalog's pages (search, table page, lineage graph,
 // metric page) are in catalog.js, the data quality page in quality.js, the monitoring page
-// in monitoring.js; each registers its views in VIEWS. No framework, no CDN.
+// in monitoring.js, the imaging pages (studies, a study's series and previews) in
+// imaging.js; each registers its views in VIEWS. No framework, no CDN.
 "use strict";
 
 const I18N = {
@@ -469,6 +470,7 @@ async function start() {
   $("nav-governance").hidden = me.role !== "admin";
   $("nav-quality").hidden = me.role === "viewer";
   $("nav-monitoring").hidden = me.role === "viewer";
+  $("nav-imaging").hidden = me.role === "viewer";
   applyLanguage();
   dashboards = (await api("/api/dashboards")).dashboards;
   dashboardLinks();

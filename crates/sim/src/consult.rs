@@ -4,7 +4,8 @@
 //! A plan is a pure function of (seed, creation day, consultation id), so the events of
 //! day d are found by regenerating the plans of days d-2..=d and keeping the steps
 //! whose time falls in day d. Steps later than two days after the creation day never
-//! happen (they are cut from the plan), which bounds the look-back.
+//! happen (they are cut from the plan), which bounds the look-back. The imaging exams a
+//! finished consultation orders are part of its plan (`crate::exam`), under the same limit.
 
 use medlake_schema::codes::{
     AWAITING_PAYMENT, CONSULTATION_CREATED, DIAGNOSIS_FINISHED, IN_DIAGNOSIS, PAID,
@@ -14,6 +15,7 @@ use medlake_schema::Value;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::exam::{exam_step_txn, plan_exams, ExamPlan};
 use crate::master::{doctor_core, doctor_state, master_day, patient_owner, DoctorCore};
 use crate::model::{Change, Txn};
 use crate::params::{from_us, time_of_day, Timeline, DAY_US, HOUR_US};
@@ -75,12 +77,17 @@ pub(crate) struct Plan {
     pub case: usize,
     /// Microsecond time of each step, [`NEVER`] if it does not happen.
     pub times: [i64; STEPS],
+    /// The imaging exams ordered when the diagnosis finished: none, one, or one and its
+    /// repeat (their steps follow the consultation's, see `crate::exam::ALL_STEPS`).
+    pub exams: Vec<ExamPlan>,
 }
 
 /// Doctors registered before a day, with cumulative popularity for Zipf-like picks.
 pub(crate) struct DoctorTable {
     cores: Vec<DoctorCore>,
     cum: Vec<f64>,
+    /// Per hospital index: the ids of its doctors.
+    by_hospital: Vec<Vec<i64>>,
 }
 
 impl DoctorTable {
@@ -90,7 +97,29 @@ impl DoctorTable {
             .map(|id| doctor_core(ctx, id))
             .collect();
         let cum = cumulative(cores.iter().map(|d| d.weight));
-        DoctorTable { cores, cum }
+        let mut by_hospital = vec![Vec::new(); ctx.hospitals.len()];
+        for (i, core) in cores.iter().enumerate() {
+            by_hospital[core.hospital].push(i as i64 + 1);
+        }
+        DoctorTable {
+            cores,
+            cum,
+            by_hospital,
+        }
+    }
+
+    /// A doctor of hospital index `hospital` for a draw `u` in [0, 1), each as likely;
+    /// any doctor when the hospital has none.
+    pub fn of_hospital(&self, hospital: usize, u: f64) -> i64 {
+        let ids = self
+            .by_hospital
+            .get(hospital)
+            .map_or(&[][..], Vec::as_slice);
+        if ids.is_empty() {
+            let n = self.cores.len().max(1);
+            return ((u * n as f64) as usize).min(n - 1) as i64 + 1;
+        }
+        ids[((u * ids.len() as f64) as usize).min(ids.len() - 1)]
     }
 
     /// A doctor id and its core attributes.
@@ -206,7 +235,7 @@ fn plan(
     if times[FINISHED] != NEVER {
         after_diagnosis(&mut rng, &mut times, limit);
     }
-    Plan {
+    let mut planned = Plan {
         id,
         user: patient_owner(ctx, tl, patient).user,
         patient,
@@ -216,7 +245,10 @@ fn plan(
         rating: pick_weighted(RATINGS, rng.random()),
         case: text::case_index(&mut rng),
         times,
-    }
+        exams: Vec::new(),
+    };
+    planned.exams = plan_exams(ctx, tl, doctors, &planned, core.hospital, limit);
+    planned
 }
 
 /// Optional prescription, its payment, and the review, after the diagnosis.
@@ -245,8 +277,11 @@ fn after_diagnosis(rng: &mut ChaCha8Rng, times: &mut [i64; STEPS], limit: i64) {
     }
 }
 
-/// The business transaction of one step of a plan.
+/// The business transaction of one step of a plan (an exam's, past [`STEPS`]).
 pub(crate) fn step_txn(ctx: &Setting, plan: &Plan, step: usize) -> Txn {
+    if step >= STEPS {
+        return exam_step_txn(ctx, plan, step);
+    }
     let t = plan.times[step];
     let time = from_us(t);
     let now = || Value::DateTime(time);

@@ -1,7 +1,8 @@
 //! medlake-sim: a deterministic simulator of the online medical consultation business
-//! (see docs/domain.md, 'The consultation life cycle'). It writes the business (OLTP)
-//! database the way the application would: inserts and updates in transactions, in time
-//! order, so `update_time` (and on MySQL the binlog) shows each consultation's life cycle.
+//! (see docs/domain.md, 'The consultation life cycle' and 'The imaging exam life cycle').
+//! It writes the business (OLTP) database the way the application would: inserts and
+//! updates in transactions, in time order, so `update_time` (and on MySQL the binlog)
+//! shows each consultation's and each exam's life cycle.
 //! It knows nothing of the lake.
 //!
 //! ```no_run
@@ -33,14 +34,18 @@
 //!
 //! Ids are explicit: consultations are numbered in creation order across days; a
 //! consultation's prescription has the consultation's id, its fee payment id `2*id-1`,
-//! its prescription payment id `2*id`, and prescription line k (0-based) id `8*id+k`.
-//! Doctors, users and patients are numbered after the initial population, day by day.
+//! its prescription payment id `2*id`, and prescription line k (0-based) id `8*id+k`;
+//! the imaging exam it orders has `exam_order` id `2*id-1`, the exam's repeat `2*id`, and
+//! an `exam_report` its exam order's id. Scanner k (1-based) of hospital h has id
+//! `100*h+k`. Doctors, users and patients are numbered after the initial population, day
+//! by day.
 
 #![warn(missing_docs)]
 
 mod catalog;
 mod consult;
 mod error;
+mod exam;
 mod faults;
 mod identity;
 mod master;

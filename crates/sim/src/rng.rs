@@ -35,6 +35,12 @@ pub(crate) enum Purpose {
     Catalogue = 19,
     /// Fault injection (`crate::faults`): which rows a fault hits.
     Fault = 20,
+    /// Imaging exams ordered in a consultation: whether, what, where and when.
+    Exam = 21,
+    /// The findings text of an imaging exam's report.
+    ExamReport = 22,
+    /// The scanners of a hospital.
+    Scanner = 23,
 }
 
 /// SplitMix64 finaliser: a bijective, well-mixing 64-bit hash.

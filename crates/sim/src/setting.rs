@@ -1,13 +1,16 @@
 //! The setting every generator reads: the simulated world's parameters and derived facts,
-//! the business tables, and the small populations that never change (hospitals and
-//! medicines, with their pick weights), all computed once per [`crate::Simulator`].
+//! the business tables, and the small populations that never change (hospitals, their
+//! scanners and medicines, with their pick weights), all computed once per
+//! [`crate::Simulator`].
 //!
 //! It has a module of its own so that the generators (`consult`, `master`) depend on it
 //! alone, and the simulator proper (`sim`), which drives them, depends on them: no cycle.
 
 use medlake_schema::Table;
 
-use crate::catalog::{hospital, medicine, Hospital, Medicine, MEDICINES};
+use crate::catalog::{
+    hospital, hospital_scanners, medicine, Hospital, Medicine, Scanner, ScannerIndex, MEDICINES,
+};
 use crate::error::{Result, SimError};
 use crate::params::{SimParams, World};
 use crate::rng::{cumulative, pareto, unit, Purpose};
@@ -16,6 +19,7 @@ use crate::rng::{cumulative, pareto, unit, Purpose};
 pub(crate) struct Tables {
     pub dict: &'static Table,
     pub hospital: &'static Table,
+    pub scanner: &'static Table,
     pub medicine: &'static Table,
     pub doctor: &'static Table,
     pub user: &'static Table,
@@ -24,6 +28,8 @@ pub(crate) struct Tables {
     pub prescription: &'static Table,
     pub prescription_detail: &'static Table,
     pub payment: &'static Table,
+    pub exam_order: &'static Table,
+    pub exam_report: &'static Table,
 }
 
 impl Tables {
@@ -34,6 +40,7 @@ impl Tables {
         Ok(Tables {
             dict: t("dict")?,
             hospital: t("hospital")?,
+            scanner: t("scanner")?,
             medicine: t("medicine")?,
             doctor: t("doctor")?,
             user: t("user")?,
@@ -42,6 +49,8 @@ impl Tables {
             prescription: t("prescription")?,
             prescription_detail: t("prescription_detail")?,
             payment: t("payment")?,
+            exam_order: t("exam_order")?,
+            exam_report: t("exam_report")?,
         })
     }
 }
@@ -53,6 +62,10 @@ pub(crate) struct Setting {
     pub hospitals: Vec<Hospital>,
     /// Cumulative share of doctors per hospital.
     pub hospital_cum: Vec<f64>,
+    /// Every hospital's scanners, hospital by hospital.
+    pub scanners: Vec<Scanner>,
+    /// Where exams of each modality can be done.
+    pub scanner_index: ScannerIndex,
     pub medicines: Vec<Medicine>,
     /// Cumulative prescription popularity per medicine (a few drugs dominate).
     pub medicine_cum: Vec<f64>,
@@ -66,6 +79,11 @@ impl Setting {
             .map(|id| hospital(params.seed, id))
             .collect();
         let hospital_cum = cumulative(hospitals.iter().map(|h| h.weight));
+        let scanners: Vec<Scanner> = hospitals
+            .iter()
+            .flat_map(|h| hospital_scanners(params.seed, h))
+            .collect();
+        let scanner_index = ScannerIndex::new(&hospitals, &scanners);
         let medicines: Vec<Medicine> = (1..=MEDICINES).map(medicine).collect();
         let medicine_cum = cumulative(
             (1..=MEDICINES)
@@ -76,6 +94,8 @@ impl Setting {
             tables: Tables::load()?,
             hospitals,
             hospital_cum,
+            scanners,
+            scanner_index,
             medicines,
             medicine_cum,
         })

@@ -4,9 +4,10 @@
 use chrono::NaiveDate;
 use medlake_schema::{codes, Table, Value};
 
-use crate::catalog::{Hospital, Medicine, MEDICINES};
-use crate::consult::{day_plans, step_txn, Plan, CREATED, LOOKBACK_DAYS, NEVER, STEPS};
+use crate::catalog::{scanner_row, scanner_time, Hospital, Medicine, MEDICINES};
+use crate::consult::{day_plans, step_txn, Plan, CREATED, LOOKBACK_DAYS, NEVER};
 use crate::error::Result;
+use crate::exam::{ALL_STEPS, STEP_KEY_BITS};
 use crate::master::{
     doctor_review_set, doctor_row, edit_key, initial_doctor_time, initial_patient_time,
     initial_user_time, master_day, patient_row, patient_update_set, user_row, user_update_set,
@@ -40,10 +41,10 @@ impl Simulator {
     }
 
     /// Everything existing before the start date: first the master data, in chunks of up to
-    /// 1,000 rows of one table per transaction (dict, hospitals, medicines, doctors, users,
-    /// patients), then the business of the warm-up days just before the start, transaction
-    /// by transaction, so that the start date begins with consultations in flight. Its
-    /// `len()` is the number of transactions (for progress bars).
+    /// 1,000 rows of one table per transaction (dict, hospitals, scanners, medicines,
+    /// doctors, users, patients), then the business of the warm-up days just before the
+    /// start, transaction by transaction, so that the start date begins with consultations
+    /// in flight. Its `len()` is the number of transactions (for progress bars).
     pub fn initial_population(&self) -> Population<'_> {
         Population {
             ctx: &self.ctx,
@@ -73,6 +74,7 @@ impl Simulator {
 enum Section {
     Dict,
     Hospital,
+    Scanner,
     Medicine,
     Doctor,
     User,
@@ -92,6 +94,7 @@ fn population_sections(ctx: &Setting) -> Vec<SectionLen> {
     vec![
         len(Section::Dict, codes::dict_rows().len() as i64),
         len(Section::Hospital, s.hospitals),
+        len(Section::Scanner, ctx.scanners.len() as i64),
         len(Section::Medicine, MEDICINES),
         len(Section::Doctor, s.doctors),
         len(Section::User, s.users),
@@ -161,6 +164,11 @@ impl Population<'_> {
                     hospital_row(&ctx.hospitals[i as usize], t),
                     t,
                 )
+            }
+            Section::Scanner => {
+                let scanner = &ctx.scanners[i as usize];
+                let t = scanner_time(launch, scanner);
+                (ctx.tables.scanner, scanner_row(scanner, t), t)
             }
             Section::Medicine => {
                 let t = launch + DAY_US / 4 + id * 1_000_000;
@@ -316,10 +324,10 @@ impl<'a> DayTxns<'a> {
             for plan in day_plans(ctx, &tl, c) {
                 let index = plans.len() as u32;
                 let before = events.len();
-                for step in 0..STEPS {
-                    let time = plan.times[step];
+                for step in 0..ALL_STEPS {
+                    let time = plan.step_time(step);
                     if time != NEVER && (from..to).contains(&time) {
-                        let key = 1 << 60 | (plan.id as u64) << 3 | step as u64;
+                        let key = 1 << 60 | (plan.id as u64) << STEP_KEY_BITS | step as u64;
                         events.push(Scheduled {
                             time,
                             key,
@@ -355,7 +363,8 @@ impl<'a> DayTxns<'a> {
     }
 
     /// Removes every remaining event of the consultations `drop(id, creation date)`
-    /// selects: their insert and all their later steps (payments, prescription, review).
+    /// selects: their insert and all their later steps (payments, prescription, review,
+    /// imaging exams).
     /// Used by fault injection (`volume_drop`); the day's `len()` shrinks accordingly, so
     /// a resumed run that skips committed transactions skips the same ones.
     pub(crate) fn drop_consultations(&mut self, mut drop: impl FnMut(i64, NaiveDate) -> bool) {

@@ -23,6 +23,7 @@
 mod arrow_columns;
 mod error;
 mod events;
+pub mod histogram;
 mod lineage;
 mod materialize;
 pub mod metrics;

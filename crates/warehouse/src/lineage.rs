@@ -3,8 +3,9 @@
 //!
 //! - A measure (`metric:<measure>`, field `value`) is the aggregate of the source columns
 //!   its `value` (or `numerator`/`denominator`) reads, planned against the source's real
-//!   table, so `sum(paid_amount)` resolves to `dws_consultation_1d.paid_amount`. A measure
-//!   declared as a whole query is that query's plan.
+//!   table, so `sum(paid_amount)` resolves to `dws_consultation_1d.paid_amount` (a
+//!   `quantile_minutes(x, q)` is planned as `median(x)`). A measure declared as a whole
+//!   query is that query's plan.
 //! - An instance (`metric:<measure>.<dimension>.<window>d`) is its measure's value over the
 //!   window (AGGREGATION), grouped by the dimension's key and label columns (GROUP_BY).
 //! - `dws_metric_partial` holds every measure's parts, `ads_metric_value` every instance's
@@ -20,6 +21,7 @@ use medlake_lineage::{
 };
 
 use crate::error::WarehouseError;
+use crate::histogram::parse_quantile_call;
 use crate::metrics::{
     instance_name, Dimension, Measure, MeasureKind, MetricCatalog, METRIC_VALUE_TABLE,
 };
@@ -88,6 +90,12 @@ pub(crate) async fn partials_lineage(
             .enumerate()
             .map(|(i, p)| match p.combine {
                 Combine::Distinct => format!("count(DISTINCT {}) AS p{i}", p.call),
+                // The engine has no quantile_minutes: the median of the same value reads
+                // the same columns the same way (an aggregation).
+                Combine::Histogram => match parse_quantile_call(&p.call) {
+                    Ok((value, _)) => format!("median({value}) AS p{i}"),
+                    Err(_) => format!("count(*) AS p{i}"),
+                },
                 _ => format!("{} AS p{i}", p.call),
             })
             .collect();

@@ -104,7 +104,7 @@ pub enum MeasureKind {
 pub struct Measure {
     /// Identifier, e.g. `consultation_paid_amount`.
     pub name: String,
-    /// Topic: trade, consultation, doctor, user, review, medicine.
+    /// Topic: trade, consultation, doctor, user, review, medicine, imaging.
     pub topic: String,
     /// Chinese label.
     pub label_zh: String,
@@ -185,8 +185,8 @@ impl MetricCatalog {
             if let MeasureKind::Aggregate { parts, .. } = &kind {
                 if parts.iter().any(|p| p.combine == Combine::Whole) && windows != [1] {
                     return Err(at(
-                        "its value does not merge over days (only sum, count, min, max and \
-                         count(DISTINCT x) do); declare windows = [1]"
+                        "its value does not merge over days (only sum, count, min, max, \
+                         count(DISTINCT x) and quantile_minutes(x, q) do); declare windows = [1]"
                             .into(),
                     ));
                 }
@@ -399,6 +399,20 @@ windows = [30]
         assert!(e.to_string().contains("declare windows = [1]"), "{e}");
         let one_day = median.replace("windows = [1, 7]", "windows = [1]");
         assert!(MetricCatalog::parse(&one_day, "metrics.toml").is_ok());
+    }
+
+    #[test]
+    fn a_quantile_of_minutes_merges_over_any_window() {
+        let p90 = SMALL.replace(
+            "value = \"sum(paid_count)\"",
+            "value = \"quantile_minutes(wait_minutes, 0.9)\"",
+        );
+        let c = MetricCatalog::parse(&p90, "metrics.toml").unwrap();
+        let MeasureKind::Aggregate { parts, .. } = &c.measure("paid").unwrap().kind else {
+            panic!("paid is an aggregate");
+        };
+        assert_eq!(parts[0].combine, Combine::Histogram);
+        assert_eq!(c.measure("paid").unwrap().windows, [1, 7]);
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! parsed once; each aggregate call in it becomes a [`Part`] computed per day and dimension
 //! value into `dws_metric_partial`, and the expression is rewritten to read the merged
 //! parts as columns. Sums and counts merge by adding, `min`/`max` by min/max, and
-//! `count(DISTINCT x)` by the union of the day's sets of `x` (kept as Roaring bitmaps), so
-//! every window value equals the aggregate over the window's rows. An expression with any
-//! other aggregate (a median, an average) is one [`Combine::Whole`] part, which only a
-//! one-day window can use.
+//! `count(DISTINCT x)` by the union of the day's sets of `x` (kept as Roaring bitmaps), and
+//! `quantile_minutes(x, q)` by adding the day's counts per whole minute
+//! ([`crate::histogram`]), so every window value equals the aggregate over the window's
+//! rows. An expression with any other aggregate (a median, an average) is one
+//! [`Combine::Whole`] part, which only a one-day window can use.
 
 use std::ops::ControlFlow;
 
@@ -19,6 +20,11 @@ use deltalake::datafusion::sql::sqlparser::ast::{
 use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
 use deltalake::datafusion::sql::sqlparser::parser::Parser;
 use roaring::{MultiOps, RoaringTreemap};
+
+use crate::histogram::{
+    add_counts_from_bytes, nearest_rank, parse_quantile_call, quantile_args, Counts,
+    QUANTILE_FUNCTION,
+};
 
 /// Name of the table of daily partial aggregates.
 pub const METRIC_PARTIAL_TABLE: &str = "dws_metric_partial";
@@ -34,6 +40,9 @@ pub enum Combine {
     Max,
     /// The number of distinct ids over the window (`count(DISTINCT x)`).
     Distinct,
+    /// A quantile of whole minutes over the window (`quantile_minutes(x, q)`): the day's
+    /// counts per minute are added up ([`crate::histogram`]).
+    Histogram,
     /// Not mergeable: the value of a one-day window only.
     Whole,
 }
@@ -46,6 +55,7 @@ impl Combine {
             Combine::Min => "min",
             Combine::Max => "max",
             Combine::Distinct => "distinct",
+            Combine::Histogram => "histogram",
             Combine::Whole => "whole",
         }
     }
@@ -57,6 +67,7 @@ impl Combine {
             Combine::Min,
             Combine::Max,
             Combine::Distinct,
+            Combine::Histogram,
             Combine::Whole,
         ]
         .into_iter()
@@ -67,8 +78,10 @@ impl Combine {
 /// One partial aggregate of a source.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Part {
-    /// SQL over one day's rows of the source: the aggregate call, or for
-    /// [`Combine::Distinct`] the expression whose distinct values are counted.
+    /// SQL over one day's rows of the source: the aggregate call (for
+    /// [`Combine::Histogram`] the whole `quantile_minutes(x, q)` call, whose `x` is counted
+    /// per minute and whose `q` is taken of the window), or for [`Combine::Distinct`] the
+    /// expression whose distinct values are counted.
     pub call: String,
     /// How days merge.
     pub combine: Combine,
@@ -76,10 +89,10 @@ pub struct Part {
 
 impl Part {
     /// The SQL giving the day's number of this part (none for distinct parts, which are
-    /// kept as id sets).
+    /// kept as id sets, and quantile parts, kept as counts per minute).
     pub fn day_number_sql(&self) -> Option<String> {
         match self.combine {
-            Combine::Distinct => None,
+            Combine::Distinct | Combine::Histogram => None,
             _ => Some(format!("CAST({} AS DOUBLE)", self.call)),
         }
     }
@@ -111,10 +124,25 @@ pub fn decompose(expression: &str, functions: &dyn FunctionRegistry) -> Result<D
         is_aggregate: &is_aggregate,
         parts: Vec::new(),
         whole: false,
+        error: None,
     };
     let _ = expr.visit(&mut splitter);
+    if let Some(e) = splitter.error {
+        return Err(e);
+    }
     if splitter.parts.is_empty() {
         return Err(format!("{expression:?} aggregates nothing"));
+    }
+    if splitter.whole
+        && splitter
+            .parts
+            .iter()
+            .any(|p| p.combine == Combine::Histogram)
+    {
+        return Err(format!(
+            "{expression:?}: {QUANTILE_FUNCTION} cannot be combined with an aggregate that \
+             does not merge over days"
+        ));
     }
     if splitter.whole {
         return Ok(Decomposed {
@@ -135,6 +163,21 @@ struct Splitter<'a> {
     is_aggregate: &'a dyn Fn(&str) -> bool,
     parts: Vec<Part>,
     whole: bool,
+    /// Why the expression is refused (a malformed `quantile_minutes` call).
+    error: Option<String>,
+}
+
+impl Splitter<'_> {
+    /// The number of `part`, added unless an equal part is already there.
+    fn place(&mut self, part: Part) -> usize {
+        match self.parts.iter().position(|p| *p == part) {
+            Some(i) => i,
+            None => {
+                self.parts.push(part);
+                self.parts.len() - 1
+            }
+        }
+    }
 }
 
 impl VisitorMut for Splitter<'_> {
@@ -145,6 +188,18 @@ impl VisitorMut for Splitter<'_> {
             return ControlFlow::Continue(());
         };
         let name = f.name.to_string().to_lowercase();
+        if name == QUANTILE_FUNCTION {
+            if let Err(e) = quantile_args(f) {
+                self.error = Some(e);
+                return ControlFlow::Break(());
+            }
+            let i = self.place(Part {
+                call: f.to_string(),
+                combine: Combine::Histogram,
+            });
+            *expr = Expr::Identifier(Ident::new(part_column(i)));
+            return ControlFlow::Continue(());
+        }
         if !(self.is_aggregate)(&name) {
             return ControlFlow::Continue(());
         }
@@ -176,13 +231,7 @@ impl VisitorMut for Splitter<'_> {
         };
         match part {
             Some(part) if plain || part.combine != Combine::Distinct => {
-                let i = match self.parts.iter().position(|p| *p == part) {
-                    Some(i) => i,
-                    None => {
-                        self.parts.push(part);
-                        self.parts.len() - 1
-                    }
-                };
+                let i = self.place(part);
                 *expr = Expr::Identifier(Ident::new(part_column(i)));
             }
             _ => {
@@ -239,17 +288,52 @@ pub enum Merged {
         /// one pass promotes sparse containers to bitmaps once instead of copying them per day.
         pending: Vec<RoaringTreemap>,
     },
+    /// Whole minutes counted per minute so far, and the quantile taken of them.
+    Minutes {
+        /// The quantile, in (0, 1].
+        quantile: f64,
+        /// How many values fell on each minute.
+        counts: Counts,
+    },
 }
 
 impl Merged {
-    /// An empty merge for `combine`.
+    /// An empty merge for `combine` (for [`Combine::Histogram`], of the median: a quantile
+    /// part is merged with [`Merged::for_part`], which reads its quantile).
     pub fn new(combine: Combine) -> Merged {
         match combine {
             Combine::Distinct => Merged::Ids {
                 united: RoaringTreemap::new(),
                 pending: Vec::new(),
             },
+            Combine::Histogram => Merged::Minutes {
+                quantile: 0.5,
+                counts: Counts::new(),
+            },
             _ => Merged::Number(None),
+        }
+    }
+
+    /// An empty merge for `part`; a quantile part's call must name its quantile.
+    pub fn for_part(part: &Part) -> Result<Merged, String> {
+        match part.combine {
+            Combine::Histogram => {
+                let (_, quantile) = parse_quantile_call(&part.call)?;
+                Ok(Merged::Minutes {
+                    quantile,
+                    counts: Counts::new(),
+                })
+            }
+            combine => Ok(Merged::new(combine)),
+        }
+    }
+
+    /// Adds one day's counts per minute, as serialized by
+    /// [`crate::histogram::counts_to_bytes`].
+    pub fn add_minutes(&mut self, day: &[u8]) -> Result<(), String> {
+        match self {
+            Merged::Minutes { counts, .. } => add_counts_from_bytes(day, counts),
+            _ => Ok(()),
         }
     }
 
@@ -283,6 +367,9 @@ impl Merged {
                     pending.clear();
                 }
                 Some(united.len() as f64)
+            }
+            Merged::Minutes { quantile, counts } => {
+                nearest_rank(counts, *quantile).map(|minute| minute as f64)
             }
         }
     }

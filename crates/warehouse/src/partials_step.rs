@@ -3,8 +3,10 @@
 //!
 //! A day reads only its own partition of each measure source, so building day 30 costs about
 //! as much as day 1. How a measure splits into parts and how parts merge is decided in
-//! [`crate::partials`]; this module runs the day's queries and writes the rows. The window
-//! values are merged from these rows by the values step (`values_step.rs`).
+//! [`crate::partials`]; this module runs the day's queries and writes the rows. A part's
+//! day is a number, or in the binary column `ids` a Roaring set of ids (distinct counts) or
+//! the counts per whole minute ([`crate::histogram`], quantiles). The window values are
+//! merged from these rows by the values step (`values_step.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use roaring::RoaringTreemap;
 
 use crate::arrow_columns::{float_column, text_column, typed_column};
 use crate::error::WarehouseError;
+use crate::histogram::{counts_to_bytes, parse_quantile_call, Counts};
 use crate::metrics::{Dimension, MetricCatalog, SourceParts, OVERALL_VALUE};
 use crate::partials::{ids_to_bytes, Combine, Part, METRIC_PARTIAL_TABLE};
 use crate::sql::{collect, Batches};
@@ -176,6 +179,9 @@ async fn dimension_partials(
                 .map_err(|e| failed(&e))?,
         );
     }
+    let minutes_of = day_minutes_of_parts(day, dim, parts, &key_value)
+        .await
+        .map_err(|e| failed(&e))?;
     let mut rows = Vec::new();
     for b in &batches {
         let (dvs, labels) = (
@@ -193,12 +199,22 @@ async fn dimension_partials(
                     let c = &number_columns[i];
                     c.is_valid(r).then(|| c.value(r))
                 });
-                let ids = ids_of.get(part).map(|by_value| {
-                    by_value
-                        .get(&dv)
-                        .map(ids_to_bytes)
-                        .unwrap_or_else(|| ids_to_bytes(&RoaringTreemap::new()))
-                });
+                let ids = ids_of
+                    .get(part)
+                    .map(|by_value| {
+                        by_value
+                            .get(&dv)
+                            .map(ids_to_bytes)
+                            .unwrap_or_else(|| ids_to_bytes(&RoaringTreemap::new()))
+                    })
+                    .or_else(|| {
+                        minutes_of.get(part).map(|by_value| {
+                            by_value
+                                .get(&dv)
+                                .map(counts_to_bytes)
+                                .unwrap_or_else(|| counts_to_bytes(&Counts::new()))
+                        })
+                    });
                 rows.push(PartialRow {
                     source: source.to_string(),
                     dimension: dimension.to_string(),
@@ -244,6 +260,74 @@ async fn day_ids(
                 )
             })?;
             out.entry(dvs.value(r).to_string()).or_default().insert(id);
+        }
+    }
+    Ok(out)
+}
+
+/// The counts per whole minute of each quantile part per dimension value of one day; parts
+/// that count the same value (a median and a P90 of it) share one query.
+async fn day_minutes_of_parts<'p>(
+    day: &SessionContext,
+    dim: &Dimension,
+    parts: &'p SourceParts,
+    key_value: &str,
+) -> Result<BTreeMap<&'p Part, HashMap<String, Counts>>, WarehouseError> {
+    let mut by_value: BTreeMap<String, HashMap<String, Counts>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for part in parts
+        .parts
+        .iter()
+        .filter(|p| p.combine == Combine::Histogram)
+    {
+        let (value, _) = parse_quantile_call(&part.call)
+            .map_err(|e| WarehouseError::model(METRIC_PARTIAL_TABLE, e))?;
+        if !by_value.contains_key(&value) {
+            let counts = day_minutes(day, dim, &value, key_value).await?;
+            by_value.insert(value.clone(), counts);
+        }
+        if let Some(counts) = by_value.get(&value) {
+            out.insert(part, counts.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The counts per whole minute (the value floored; NULLs skipped) of `value` per dimension
+/// value of one day.
+async fn day_minutes(
+    day: &SessionContext,
+    dim: &Dimension,
+    value: &str,
+    key_value: &str,
+) -> Result<HashMap<String, Counts>, WarehouseError> {
+    let key_filter = dim
+        .key
+        .as_ref()
+        .map(|k| format!(" AND {k} IS NOT NULL"))
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT dimension_value, minute, count(*) AS n FROM (\
+         SELECT {key_value} AS dimension_value, \
+         CAST(floor(CAST({value} AS DOUBLE)) AS BIGINT) AS minute \
+         FROM day_rows WHERE ({value}) IS NOT NULL{key_filter}) v \
+         GROUP BY dimension_value, minute"
+    );
+    let (_, batches) = collect(day, METRIC_PARTIAL_TABLE, &sql).await?;
+    let mut out: HashMap<String, Counts> = HashMap::new();
+    for b in &batches {
+        let dvs = text_column(b, 0, METRIC_PARTIAL_TABLE)?;
+        let minutes: Int64Array = typed_column(b, 1, &DataType::Int64, METRIC_PARTIAL_TABLE)?;
+        let counts: Int64Array = typed_column(b, 2, &DataType::Int64, METRIC_PARTIAL_TABLE)?;
+        for r in 0..b.num_rows() {
+            if !minutes.is_valid(r) {
+                continue;
+            }
+            let n = u64::try_from(counts.value(r)).unwrap_or(0);
+            *out.entry(dvs.value(r).to_string())
+                .or_default()
+                .entry(minutes.value(r))
+                .or_insert(0) += n;
         }
     }
     Ok(out)

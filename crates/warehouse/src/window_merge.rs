@@ -6,6 +6,7 @@
 //! on its own core, newest day first: a window closes once its days are in, so a day's ids
 //! are united once however many windows it falls in.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub(crate) struct CutMerge {
     value_ids: HashMap<String, usize>,
     /// Parts seen, by number.
     pub(crate) parts: Vec<Part>,
+    /// An empty merge per part number (a quantile part's knows its quantile).
+    empties: Vec<Merged>,
     /// Running merge per (value number, part number) of the days added so far.
     running: HashMap<(usize, usize), Merged>,
     /// Largest label so far per value number.
@@ -69,19 +72,23 @@ impl CutMerge {
         }
     }
 
-    fn part_id(&mut self, call: &str, combine: Combine) -> usize {
+    fn part_id(&mut self, call: &str, combine: Combine) -> Result<usize, WarehouseError> {
         if let Some(id) = self
             .parts
             .iter()
             .position(|p| p.combine == combine && p.call == call)
         {
-            return id;
+            return Ok(id);
         }
-        self.parts.push(Part {
+        let part = Part {
             call: call.to_string(),
             combine,
-        });
-        self.parts.len() - 1
+        };
+        let empty =
+            Merged::for_part(&part).map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+        self.parts.push(part);
+        self.empties.push(empty);
+        Ok(self.parts.len() - 1)
     }
 }
 
@@ -282,7 +289,7 @@ fn merge_row(cut: &mut CutMerge, c: &PartialColumns, r: usize) -> Result<(), War
         )
     })?;
     let value = cut.value_id(c.values.value(r));
-    let part = cut.part_id(c.calls.value(r), combine);
+    let part = cut.part_id(c.calls.value(r), combine)?;
     if c.labels.is_valid(r) {
         let label = c.labels.value(r);
         match cut.running_labels.get_mut(&value) {
@@ -293,15 +300,22 @@ fn merge_row(cut: &mut CutMerge, c: &PartialColumns, r: usize) -> Result<(), War
             }
         }
     }
-    let merged = cut
-        .running
-        .entry((value, part))
-        .or_insert_with(|| Merged::new(combine));
+    let merged = match cut.running.entry((value, part)) {
+        Entry::Occupied(o) => o.into_mut(),
+        Entry::Vacant(v) => v.insert(cut.empties[part].clone()),
+    };
     match combine {
         Combine::Distinct if c.ids.is_valid(r) => {
             let ids = ids_from_bytes(c.ids.value(r))
                 .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
             merged.add_ids(ids);
+        }
+        Combine::Histogram => {
+            if c.ids.is_valid(r) {
+                merged
+                    .add_minutes(c.ids.value(r))
+                    .map_err(|e| WarehouseError::model(METRIC_VALUE_TABLE, e))?;
+            }
         }
         _ => merged.add_number(combine, c.numbers.is_valid(r).then(|| c.numbers.value(r))),
     }

@@ -10,10 +10,12 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 mod auth;
+mod imaging;
 mod limits;
 mod lineage;
 
 pub use auth::{AuthConfig, LdapConfig, TlsConfig};
+pub use imaging::ImagingConfig;
 pub use limits::LimitsConfig;
 pub use lineage::LineageConfig;
 
@@ -48,6 +50,9 @@ pub struct Config {
     /// Where OpenLineage events go.
     #[serde(default)]
     pub lineage: LineageConfig,
+    /// DICOM metadata ingest and previews (docs/imaging.md).
+    #[serde(default)]
+    pub imaging: ImagingConfig,
     /// The daily pipeline `medlake serve` (or `medlake schedule run`) runs by itself
     /// (docs/operations.md); none: nothing runs unless a person types it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -247,6 +252,7 @@ impl Config {
             governance: GovernanceConfig::default(),
             auth: AuthConfig::default(),
             lineage: LineageConfig::default(),
+            imaging: ImagingConfig::default(),
             schedule: None,
             alerts: None,
         }

@@ -13,6 +13,8 @@ mod cdc_server_events;
 mod cli_errors;
 mod directory_logins;
 mod governance;
+mod imaging_files;
+mod imaging_orthanc;
 #[path = "../../../ingest/tests/it/lake_secrets.rs"]
 mod lake_secrets;
 mod lineage;

@@ -37,7 +37,8 @@ fn serving_with_real_clients() {
     crate::governance::policies_hold_on_every_path(&s);
 }
 
-/// A lake with a built warehouse, a server over it, and two accounts.
+/// A lake with a built warehouse and ingested DICOM studies, a server over it, and three
+/// accounts.
 pub(crate) struct Served {
     pub(crate) sandbox: Sandbox,
     pub(crate) server: Child,
@@ -104,6 +105,14 @@ fn served() -> Served {
             sandbox.run_env(&["sync", "--day", &day, "--no-reconcile"], &lineage_file);
             sandbox.run_env(&["build", "--day", &day], &lineage_file);
         }
+        // The DICOM studies of the simulated exams performed on those days, written as
+        // files and ingested, so the imaging pages list studies and render previews.
+        let dicom = sandbox.dir.path().join("dicom");
+        let dicom = common::path_str(&dicom);
+        sandbox.run(&[
+            "imaging", "simulate", "--day", START, "--days", "2", "--to", dicom,
+        ]);
+        sandbox.run(&["imaging", "ingest", "--from", dicom]);
         crate::quality::a_faulty_third_day(&sandbox);
         let analyst = sandbox.run(&["users", "add", "analyst", "--role", "analyst"]);
         let viewer = sandbox.run(&["users", "add", "viewer", "--role", "viewer"]);
@@ -820,7 +829,8 @@ fn a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(s: &Served) {
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
     assert!(out.status.success(), "{report}");
     let dashboards = report["dashboards"].as_array().unwrap();
-    assert_eq!(dashboards.len(), 6, "{report}");
+    assert_eq!(dashboards.len(), 7, "{report}");
+    assert!(dashboards.iter().any(|d| d["id"] == "imaging"), "{report}");
     assert!(
         dashboards.iter().all(|d| d["charts"].as_u64().unwrap() > 0),
         "{report}"
@@ -848,6 +858,17 @@ fn a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(s: &Served) {
         "{report}"
     );
     assert_eq!(report["policyFile"], true, "{report}");
+    // Imaging: the admin's study list and a study's previews (screenshots 53-54); the
+    // viewer is not offered the page.
+    assert_eq!(report["viewerSeesImaging"], false, "{report}");
+    assert!(
+        report["imagingStudies"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
+    assert!(
+        report["previewImages"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
 }
 
 /// The CSRF token of a logged-in session.

@@ -152,7 +152,7 @@ pub async fn data(
                 filters.hospital.is_none() && filters.province.is_none() || narrowed.is_some();
             let limit = match b.chart {
                 Chart::Table => b.top.unwrap_or(DEFAULT_TOP),
-                Chart::Bar | Chart::Pie => 50,
+                Chart::Bar | Chart::Pie => b.top.unwrap_or(50),
             };
             let items = top_items(&values, b, &day_s, narrowed.as_deref(), limit);
             json!({

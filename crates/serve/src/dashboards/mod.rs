@@ -51,7 +51,8 @@ pub struct Breakdown {
     pub dimension: String,
     /// How to draw it.
     pub chart: Chart,
-    /// Rows of a table chart.
+    /// Items shown at most, largest first (a table shows 10 unless it says, a bar or pie
+    /// chart 50).
     #[serde(default)]
     pub top: Option<usize>,
 }
@@ -140,7 +141,8 @@ mod tests {
                 "doctor",
                 "user",
                 "review",
-                "medicine"
+                "medicine",
+                "imaging"
             ]
         );
         assert!(d

@@ -18,8 +18,6 @@ use deltalake::datafusion::logical_expr::{
     Volatility,
 };
 use deltalake::datafusion::prelude::SessionContext;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use super::policy::MaskKind;
 
@@ -191,18 +189,14 @@ fn redact_char(c: char) -> char {
     }
 }
 
-/// HMAC-SHA-256 of `s` under `key`, the first 16 bytes in hex: equal values give equal
-/// hashes (joins and counts of distinct values still work), and without the key a
-/// guessed value cannot be checked.
+/// The `hash` mask: the project's one keyed pseudonym ([`medlake_schema::pseudonym`],
+/// HMAC-SHA-256 of `s` under `key`, the first 16 bytes in hex), so a masked business
+/// identifier equals the pseudonym imaging ingest stored for the same value. Equal values
+/// give equal hashes (joins and counts of distinct values still work), and without the
+/// key a guessed value cannot be checked. An empty value stays empty, as every other
+/// string mask leaves it: emptiness is all it shows.
 pub fn keyed_hash(key: &[u8], s: &str) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        return String::new();
-    };
-    mac.update(s.as_bytes());
-    mac.finalize().into_bytes()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    medlake_schema::pseudonym(key, s)
 }
 
 #[derive(Debug)]
@@ -299,6 +293,10 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert_ne!(a, keyed_hash(b"k2", "110101"));
         assert_ne!(a, keyed_hash(b"k1", "110102"));
+        // The same pseudonym imaging ingest stores; nothing to hide in an empty value.
+        assert_eq!(a, medlake_schema::pseudonym(b"k1", "110101"));
+        assert_eq!(keyed_hash(b"k1", ""), "");
+        assert_eq!(StringMask::Hash(Arc::new(b"k1".to_vec())).apply(""), "");
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub struct Current {
 impl Governance {
     /// The catalog's newest policy set, after storing the configured file (or, on a new
     /// catalog, the built-in set) when it differs; registers the mask functions on `ctx`
-    /// with the catalog's mask key.
+    /// with the catalog's pseudonym key (the `hash` mask's key, shared with imaging's
+    /// de-identification).
     pub fn open(
         catalog: Arc<Catalog>,
         options: &GovernanceOptions,
@@ -70,7 +71,7 @@ impl Governance {
     ) -> Result<Governance> {
         let mut fresh_key = [0u8; 32];
         crate::accounts::fill_random(&mut fresh_key);
-        let key = catalog.secret_or_create("mask_hash_key", &fresh_key)?;
+        let key = catalog.pseudonym_key(&fresh_key)?;
         masks::register(ctx, &key);
         let stored = catalog.current_policies()?;
         let (text, by) = match &options.policy_file {

@@ -27,11 +27,17 @@ const DEFAULT_ROW_LIMIT: usize = 1000;
 /// Most rows one query may return over HTTP.
 const MAX_ROW_LIMIT: usize = 100_000;
 
-pub(super) async fn me(caller: Caller) -> Result<Json<Value>, ApiError> {
+/// `GET /api/me`: who is logged in, the session's CSRF token, and whether they may see
+/// images (series previews; the same rule the preview route applies).
+pub(super) async fn me(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({
         "name": caller.principal.name,
         "role": caller.principal.role.as_str(),
         "csrf": caller.session_csrf,
+        "may_preview_images": super::imaging::may_see_images(&state, &caller.principal),
     })))
 }
 

@@ -1,7 +1,8 @@
 //! The HTTP front: the login page, the web UI's pages, and the JSON API they call.
 //! `auth` (who is asking), `pages` (login and the web UI), `api` (the JSON API),
-//! `catalog` (search, lineage and metric pages of the data catalog) and `quality` (check
-//! results, histories and profiles) hang off the router here.
+//! `catalog` (search, lineage and metric pages of the data catalog), `quality` (check
+//! results, histories and profiles) and `imaging` (DICOM studies, series and previews)
+//! hang off the router here.
 //!
 //! A browser logs in with a form and gets an HttpOnly, SameSite=Strict session cookie;
 //! every state-changing request of a session must carry the session's CSRF token in
@@ -31,6 +32,7 @@ mod api;
 mod auth;
 mod catalog;
 mod governance;
+mod imaging;
 mod monitoring;
 mod pages;
 mod quality;
@@ -60,6 +62,22 @@ pub struct HttpOptions {
     /// The models and metrics, for the catalog's search, lineage and metric pages (`None`
     /// when they do not load: those pages then say they are unavailable).
     pub project: Option<Arc<medlake_warehouse::Project>>,
+    /// The PACS login previews fetch images with (`[imaging]`), for instances ingested
+    /// from Orthanc or DICOMweb.
+    pub imaging_login: PacsLogin,
+}
+
+/// A PACS login (user, password), or none; its `Debug` hides the password.
+#[derive(Clone, Default)]
+pub struct PacsLogin(pub Option<(String, String)>);
+
+impl std::fmt::Debug for PacsLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some((user, _)) => write!(f, "PacsLogin({user}:***)"),
+            None => f.write_str("PacsLogin(none)"),
+        }
+    }
 }
 
 /// A table's documentation from its model declaration.
@@ -234,6 +252,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(quality::check_history),
         )
         .route("/api/quality/tables/{table}", get(quality::table_quality))
+        .route("/api/imaging/studies", get(imaging::studies))
+        .route("/api/imaging/studies/{study_uid}", get(imaging::study))
+        .route(
+            "/api/imaging/series/{series_uid}/preview.png",
+            get(imaging::preview),
+        )
         .route("/api/runs", get(runs))
         .route("/api/tokens", post(new_token))
         .route("/api/builds", post(start_build))

@@ -69,12 +69,13 @@ fn set_of(set: &[(&'static str, Value)], name: &str) -> Option<Value> {
 }
 
 /// The consultation a statement belongs to (ids: payment 2c-1 / 2c, prescription c,
-/// prescription line 8c+k).
+/// prescription line 8c+k, exam order and report 2c-1 / 2c).
 fn consultation_of(c: &Change) -> Option<i64> {
     match c {
         Change::Insert { table, row } => match (table.name, &row[0]) {
             ("consultation" | "prescription", Value::Int(id)) => Some(*id),
             ("prescription_detail", Value::Int(id)) => Some(id / 8),
+            ("exam_order" | "exam_report", Value::Int(id)) => Some((id + 1) / 2),
             ("payment", _) => match (
                 &row[col("payment", "consultation_id")],
                 &row[col("payment", "prescription_id")],
@@ -86,7 +87,7 @@ fn consultation_of(c: &Change) -> Option<i64> {
         },
         Change::Update { table, id, .. } => match table.name {
             "consultation" | "prescription" => Some(*id),
-            "payment" => Some((id + 1) / 2),
+            "payment" | "exam_order" | "exam_report" => Some((id + 1) / 2),
             _ => None,
         },
     }

@@ -21,8 +21,8 @@ pub(crate) use doctor::{
     doctor_core, doctor_review_set, doctor_row, doctor_state, initial_doctor_time, DoctorCore,
 };
 pub(crate) use user::{
-    initial_patient_time, initial_user_time, patient_owner, patient_row, patient_update_set,
-    user_row, user_update_set,
+    initial_patient_time, initial_user_time, patient_is_male, patient_owner, patient_row,
+    patient_update_set, user_row, user_update_set,
 };
 
 /// One day's master-data events (ids and times only; rows are built when written).

@@ -140,6 +140,12 @@ fn person(ctx: &Setting, tl: &Timeline, p: i64, rng: &mut impl Rng) -> Person {
     }
 }
 
+/// Whether patient `p` is male (as its row says).
+pub(crate) fn patient_is_male(ctx: &Setting, tl: &Timeline, p: i64) -> bool {
+    let mut rng = stream(ctx.world.seed(), Purpose::Patient, p as u64);
+    person(ctx, tl, p, &mut rng).male
+}
+
 /// The `patient` row of patient `p` added at `t`.
 pub(crate) fn patient_row(ctx: &Setting, tl: &Timeline, p: i64, t: i64) -> Vec<Value> {
     let mut rng = stream(ctx.world.seed(), Purpose::Patient, p as u64);

@@ -5,4 +5,5 @@ mod common;
 
 mod business;
 mod determinism;
+mod imaging;
 mod mysql;

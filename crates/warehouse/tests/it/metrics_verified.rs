@@ -117,6 +117,7 @@ async fn every_metric_of_every_day_equals_the_business_database() {
         "user",
         "review",
         "medicine",
+        "imaging",
     ] {
         assert!(topics.contains(t), "no measure of topic {t}");
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod oracle;
+pub mod oracle_imaging;
 
 use chrono::NaiveDate;
 use medlake_catalog::Catalog;

@@ -4,11 +4,14 @@
 //! After each simulated day the oracle reads the business tables (their state at the end of
 //! that day, as a daily sync sees them) and derives the day's business events with the
 //! attributes of the day; a metric is then an aggregate over the events of its window.
+//! The imaging events and measures are in `oracle_imaging.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use rusqlite::Connection;
+
+use super::oracle_imaging::{self, ImagingEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -75,6 +78,8 @@ type PaymentRow = (i64, Option<i64>, Option<i64>, i64, i64, NaiveDateTime, i64);
 #[derive(Default)]
 pub struct Oracle {
     pub events: Vec<Event>,
+    /// Imaging exams ordered, performed, reported, critical findings due, scanner days.
+    pub imaging: Vec<ImagingEvent>,
     finished_before: BTreeSet<i64>,
     /// The first day observed: the warehouse's first day, before which it knows no events.
     first_day: Option<NaiveDate>,
@@ -421,6 +426,8 @@ impl Oracle {
             }
         }
         self.events.extend(new_events);
+        self.imaging
+            .extend(oracle_imaging::observe_day(&conn, day, &dict));
     }
 
     /// The value of every group of `measure` cut by `dimension` over the `window` days ending
@@ -432,6 +439,11 @@ impl Oracle {
         window: u32,
         day: NaiveDate,
     ) -> BTreeMap<String, f64> {
+        if let Some(imaging) =
+            oracle_imaging::values(&self.imaging, measure, dimension, window, day)
+        {
+            return imaging;
+        }
         let start = day - chrono::Duration::days(i64::from(window) - 1);
         let in_window = |e: &&Event| e.day.is_some_and(|d| d >= start && d <= day);
         let key = |e: &Event| -> Option<String> {
