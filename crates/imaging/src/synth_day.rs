@@ -20,8 +20,8 @@ use crate::ImagingError;
 
 /// One exam in this many has no study (the modality never sent it).
 pub const MISSING_ONE_IN: i64 = 50;
-/// One exam in this many has a second study the PACS holds without an order (an outside
-/// study imported for comparison).
+/// One exam in this many has a second study the PACS holds without an order (an extra
+/// series the modality sent under an accession number of its own, the same day).
 pub const UNORDERED_ONE_IN: i64 = 80;
 
 /// What a simulated day's studies are.
@@ -110,7 +110,7 @@ pub async fn studies_of_day(
             out.studies.push(StudySpec {
                 exam_id: -exam.id,
                 accession: format!("EXT{}", exam.id),
-                performed_at: spec.performed_at - Duration::days(30),
+                performed_at: spec.performed_at + Duration::minutes(20),
                 ..spec
             });
         }

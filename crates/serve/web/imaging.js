@@ -21,6 +21,7 @@ Object.assign(I18N.en, {
   "img.back": "← Back to imaging", "img.study": "Study",
   "img.need_role": "Images are shown to admins and to accounts granted the image_reader role (medlake users grant NAME image_reader).",
   "img.preview": "Preview of series", "img.preview_failed": "The image could not be loaded.", "img.loading": "loading…",
+  "img.orders_without_study": "exams performed without images", "img.studies_without_order": "studies without an order",
 });
 Object.assign(I18N.zh, {
   "nav.imaging": "影像", "img.title": "医学影像", "img.day": "检查日", "img.window": "窗口",
@@ -33,6 +34,7 @@ Object.assign(I18N.zh, {
   "img.truncated": "仅显示最新的 200 个检查；请缩短时间窗或选择模态。",
   "img.back": "← 返回影像列表", "img.study": "检查",
   "img.need_role": "影像预览仅对管理员和被授予 image_reader 角色的账号显示（medlake users grant NAME image_reader）。",
+  "img.orders_without_study": "已检查无影像", "img.studies_without_order": "影像无开单",
   "img.preview": "序列预览", "img.preview_failed": "影像加载失败。", "img.loading": "加载中…",
 });
 
@@ -112,8 +114,12 @@ function renderStudies(d) {
     });
   }
   const studies = d.totals.reduce((n, x) => n + (x.studies || 0), 0);
+  const r = d.reconciliation;
+  const unmatched = r
+    ? ` · ${count(r.orders_without_study)} ${t("img.orders_without_study")} · ${count(r.studies_without_order)} ${t("img.studies_without_order")}`
+    : "";
   $("img-summary").textContent = d.day
-    ? `${d.from === d.day ? d.day : `${d.from} – ${d.day}`} · ${count(studies)} ${t("img.studies")}` : "";
+    ? `${d.from === d.day ? d.day : `${d.from} – ${d.day}`} · ${count(studies)} ${t("img.studies")}${unmatched}` : "";
   $("img-truncated").hidden = !d.truncated;
 }
 

@@ -27,6 +27,7 @@ fn serving_with_real_clients() {
     web_login_sessions_csrf_and_tokens_guard_every_query(&s);
     an_expired_session_is_refused(&s);
     the_dashboard_api_shows_the_lake_values(&s);
+    the_imaging_api_reconciles_orders_and_studies_and_guards_previews(&s);
     crate::lineage::lineage_of_the_built_lake(&s);
     crate::quality::the_quality_gate_kept_the_faulty_day_out(&s);
     a_browser_logs_in_and_sees_every_dashboard_and_sql_lab(&s);
@@ -47,6 +48,9 @@ pub(crate) struct Served {
     pub(crate) analyst_password: String,
     pub(crate) admin_password: String,
     pub(crate) viewer_password: String,
+    /// Exams performed without a study and studies without an order, as `imaging
+    /// simulate` wrote them.
+    pub(crate) imaging_unmatched: (u64, u64),
 }
 
 impl Drop for Served {
@@ -109,9 +113,10 @@ fn served() -> Served {
         // files and ingested, so the imaging pages list studies and render previews.
         let dicom = sandbox.dir.path().join("dicom");
         let dicom = common::path_str(&dicom);
-        sandbox.run(&[
+        let written = sandbox.run(&[
             "imaging", "simulate", "--day", START, "--days", "2", "--to", dicom,
         ]);
+        let imaging_unmatched = unmatched_of(&String::from_utf8_lossy(&written.stdout));
         sandbox.run(&["imaging", "ingest", "--from", dicom]);
         crate::quality::a_faulty_third_day(&sandbox);
         let analyst = sandbox.run(&["users", "add", "analyst", "--role", "analyst"]);
@@ -119,6 +124,7 @@ fn served() -> Served {
         let admin = sandbox.run(&["users", "add", "boss", "--role", "admin"]);
         let (server, http, pg_port) = start_server(&sandbox, &[]);
         Served {
+            imaging_unmatched,
             analyst_password: shown_password(&analyst),
             admin_password: shown_password(&admin),
             viewer_password: shown_password(&viewer),
@@ -347,6 +353,7 @@ fn a_postgres_row_limit_cuts_results(s: &Served) {
         analyst_password: s.analyst_password.clone(),
         admin_password: String::new(),
         viewer_password: String::new(),
+        imaging_unmatched: s.imaging_unmatched,
     };
     let total: usize = lake_rows(&s.sandbox, "SELECT count(*) FROM ads_metric_value")[0]
         .parse()
@@ -680,6 +687,74 @@ fn url_escape(text: &str) -> String {
 /// The trade dashboard's headline, trend and breakdowns equal what SQL reads straight from
 /// `ads_metric_value`, with no filter and with a province filter (which keeps that
 /// province's hospitals only in the hospital table).
+/// The two numbers `imaging simulate` prints for its first day: "N without their study,
+/// M without an order" (the first day: every exam performed that day, also one that ended
+/// after midnight, is in the business database and the lake by then).
+fn unmatched_of(stdout: &str) -> (u64, u64) {
+    let number_before = |line: &str, words: &str| -> u64 {
+        let head = line.split(words).next().unwrap_or_default();
+        head.rsplit(' ')
+            .find(|w| !w.is_empty())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0)
+    };
+    stdout
+        .lines()
+        .find(|l| l.contains("without an order"))
+        .map(|l| {
+            (
+                number_before(l, " without their study"),
+                number_before(l, " without an order"),
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn the_imaging_api_reconciles_orders_and_studies_and_guards_previews(s: &Served) {
+    let http = s.http.as_str();
+    let analyst = login(http, "analyst", &s.analyst_password).expect("analyst login");
+    let path = format!("/api/imaging/studies?day={START}&days=1");
+    let (status, _, body) = http_request(http, "GET", &path, &[("Cookie", &analyst)], "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let studies = json_body(&body);
+    let reconciled = &studies["reconciliation"];
+    assert_eq!(
+        (
+            reconciled["orders_without_study"].as_u64().unwrap(),
+            reconciled["studies_without_order"].as_u64().unwrap()
+        ),
+        s.imaging_unmatched,
+        "the page's unmatched exams and studies are the ones the simulator made: {reconciled}"
+    );
+    let in_lake: u64 = lake_rows(
+        &s.sandbox,
+        &format!("SELECT count(DISTINCT study_instance_uid) FROM ods_dicom_instance WHERE dt = '{START}'"),
+    )[0]
+    .parse()
+    .unwrap();
+    let listed: u64 = studies["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["studies"].as_u64().unwrap())
+        .sum();
+    assert_eq!(listed, in_lake);
+    // A preview: refused to an analyst without the image_reader role, shown to an admin.
+    let series = lake_rows(
+        &s.sandbox,
+        "SELECT min(series_instance_uid) FROM ods_dicom_instance",
+    )
+    .remove(0);
+    let preview = format!("/api/imaging/series/{series}/preview.png");
+    let (status, _, _) = http_request(http, "GET", &preview, &[("Cookie", &analyst)], "").unwrap();
+    assert_eq!(status, 403);
+    let admin = login(http, "boss", &s.admin_password).expect("admin login");
+    let (status, headers, _) =
+        http_request(http, "GET", &preview, &[("Cookie", &admin)], "").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("image/png"));
+}
+
 fn the_dashboard_api_shows_the_lake_values(s: &Served) {
     let http = s.http.as_str();
     let cookie = login(http, "analyst", &s.analyst_password).expect("analyst login");

@@ -213,8 +213,53 @@ pub(super) async fn studies(
         "studies": objects(&listed)?,
         "truncated": listed.truncated,
         "totals": objects(&summed)?,
+        "reconciliation": reconciliation(&state, who, from, day).await,
         "may_preview_images": may_see_images(&state, who),
     })))
+}
+
+/// Exams performed in the window whose study never arrived, and studies of the window
+/// that match no exam order, joined on the accession number's keyed pseudonym (the
+/// business side hashed with `mask_hash`, the same key the ingest used). `null` when the
+/// caller may not read the exam orders (the refusal is audited by the query path).
+async fn reconciliation(
+    state: &AppState,
+    who: &Principal,
+    from: NaiveDate,
+    day: NaiveDate,
+) -> Value {
+    // An exam's changes land within two days of its order, so its performance is in the
+    // partitions up to two days after the window.
+    let until = day + Duration::days(2);
+    let sql = format!(
+        "WITH performed AS (\
+           SELECT DISTINCT mask_hash(CAST(data['accession_no'] AS VARCHAR)) AS accession \
+           FROM ods_exam_order_inc \
+           WHERE dt >= '{from}' AND dt <= '{until}' AND data['performed_time'] IS NOT NULL \
+             AND CAST(data['performed_time'] AS DATE) >= DATE '{from}' \
+             AND CAST(data['performed_time'] AS DATE) <= DATE '{day}'), \
+         studies AS (\
+           SELECT DISTINCT study_instance_uid, accession_pseudonym AS accession \
+           FROM {INSTANCE_TABLE} WHERE dt >= '{from}' AND dt <= '{day}'), \
+         ordered AS (\
+           SELECT DISTINCT mask_hash(CAST(data['accession_no'] AS VARCHAR)) AS accession \
+           FROM ods_exam_order_inc) \
+         SELECT \
+           (SELECT count(*) FROM performed p LEFT JOIN studies s ON s.accession = p.accession \
+            WHERE s.accession IS NULL) AS orders_without_study, \
+           (SELECT count(*) FROM studies s LEFT JOIN ordered o ON o.accession = s.accession \
+            WHERE o.accession IS NULL) AS studies_without_order"
+    );
+    match state.queries.run(who, Channel::Http, &sql, 1).await {
+        Ok(output) => objects(&output)
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+            .unwrap_or(Value::Null),
+        Err(e) => {
+            tracing::debug!(error = %e, "no reconciliation of orders and studies for this caller");
+            Value::Null
+        }
+    }
 }
 
 /// `GET /api/imaging/studies/{study_uid}`: the study's series, by series number.
