@@ -108,6 +108,9 @@ struct Report {
     ack: Option<NaiveDateTime>,
 }
 
+/// An exam's patient, modality and body part: what makes a later exam a repeat.
+type ExamKind<'a> = (i64, &'a str, &'a str);
+
 fn ts(s: &str) -> NaiveDateTime {
     medlake_schema::parse_datetime(s).expect("business timestamps parse")
 }
@@ -187,7 +190,7 @@ pub fn observe_day(
         d
     };
     // Performance times of each (patient, modality, body part), for the repeat rule.
-    let mut performed_of: HashMap<(i64, &str, &str), Vec<(i64, i64)>> = HashMap::new();
+    let mut performed_of: HashMap<ExamKind<'_>, Vec<(i64, i64)>> = HashMap::new();
     for e in &exams {
         if let Some(p) = &e.performed {
             performed_of
