@@ -199,6 +199,21 @@ impl Catalog {
         Ok(())
     }
 
+    /// The newest run of `kind` on `target` for day `dt`, if there was one.
+    pub fn newest_run(
+        &self,
+        kind: RunKind,
+        target: &str,
+        dt: NaiveDate,
+    ) -> Result<Option<RunRecord>> {
+        let row = self.db.query_opt(
+            "SELECT id, kind, target, dt, started, ended, outcome, rows, bytes, message
+             FROM run WHERE kind = ?1 AND target = ?2 AND dt = ?3 ORDER BY id DESC LIMIT 1",
+            sql_params![kind.as_str(), target, dt.to_string()],
+        )?;
+        row.as_ref().map(run_record).transpose()
+    }
+
     /// The most recent runs, newest first.
     pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
         let rows = self.db.query(

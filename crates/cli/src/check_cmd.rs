@@ -85,6 +85,13 @@ pub async fn run(config: &Config, args: &CheckArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// Whether the newest build of `table` for `day` succeeded and wrote no rows.
+fn built_empty(catalog: &Catalog, table: &str, day: NaiveDate) -> Result<bool> {
+    Ok(catalog
+        .newest_run(RunKind::Build, table, day)?
+        .is_some_and(|r| r.outcome == Outcome::Succeeded && r.rows == 0))
+}
+
 /// Audits partition `day` of every table with checks (or only `table`), recording each
 /// table's audit as a `check` run, and prints one line per check.
 async fn check_day(
@@ -128,6 +135,14 @@ async fn check_day(
             }
         };
         let rows = audit.rows();
+        if rows == 0 && built_empty(catalog, table, day)? {
+            // A day with no rows to keep (no critical finding fell due, say): the build
+            // succeeded and published nothing; there is nothing to check and nothing hidden.
+            catalog.finish_run(run, Outcome::Succeeded, 0, 0, Some("built empty"))?;
+            bar.suspend(|| println!("{table}: no rows on {day} (built empty)"));
+            bar.inc(1);
+            continue;
+        }
         if rows == 0 {
             // Nothing published for the day: checks of no rows would pass and hide what a
             // build's gate found; say so instead, and record nothing.

@@ -4,20 +4,18 @@
 //! (a study of that day may still arrive), and instances already landed are skipped by UID
 //! before they are retrieved.
 
-use std::time::Duration;
-
 use chrono::{Local, NaiveDate};
 use medlake_catalog::{Catalog, ImagingFile};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
-use reqwest::{Client, StatusCode};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::StatusCode;
 use serde_json::Value;
 use tracing::info;
 use url::Url;
 
 use crate::deid::Deidentifier;
 use crate::header::read_header;
-use crate::ingest::{without_login, IngestOptions, IngestProgress, IngestReport};
-use crate::orthanc::root_cause;
+use crate::ingest::{IngestOptions, IngestProgress, IngestReport};
+use crate::pacs::PacsClient;
 use crate::sink::InstanceSink;
 use crate::ImagingError;
 
@@ -29,10 +27,7 @@ const FIRST_RUN_DAYS: i64 = 7;
 /// A DICOMweb service root (e.g. Orthanc's `/dicom-web`).
 #[derive(Debug, Clone)]
 pub struct DicomWebSource {
-    base: Url,
-    name: String,
-    client: Client,
-    login: Option<(String, String)>,
+    http: PacsClient,
 }
 
 impl DicomWebSource {
@@ -41,78 +36,28 @@ impl DicomWebSource {
         base: &Url,
         login: Option<(String, String)>,
     ) -> Result<DicomWebSource, ImagingError> {
-        let login = if base.username().is_empty() {
-            login
-        } else {
-            Some((
-                base.username().to_string(),
-                base.password().unwrap_or_default().to_string(),
-            ))
-        };
-        let client = Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| ImagingError::Source(format!("HTTP client: {e}")))?;
-        let mut base = base.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
         Ok(DicomWebSource {
-            name: format!("DICOMweb at {}", without_login(&base)),
-            base,
-            client,
-            login,
+            http: PacsClient::new("DICOMweb", base, login)?,
         })
-    }
-
-    async fn get(&self, path: &str, accept: &str) -> Result<reqwest::Response, ImagingError> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| ImagingError::Config(format!("{}: {e}", self.name)))?;
-        let mut request = self.client.get(url).header(ACCEPT, accept);
-        if let Some((user, password)) = &self.login {
-            request = request.basic_auth(user, Some(password));
-        }
-        let response = request.send().await.map_err(|e| {
-            ImagingError::Source(format!(
-                "{} is not answering: {}",
-                self.name,
-                root_cause(&e)
-            ))
-        })?;
-        match response.status() {
-            s if s.is_success() => Ok(response),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ImagingError::Source(format!(
-                "{} refused the login ({}): give the PACS user and password",
-                self.name,
-                response.status()
-            ))),
-            s => Err(ImagingError::Source(format!(
-                "{} answered {s} to {}",
-                self.name,
-                path.split('?').next().unwrap_or(path)
-            ))),
-        }
     }
 
     /// A QIDO-RS search: a JSON array of DICOM JSON objects (an empty answer is none).
     async fn search(&self, path: &str) -> Result<Vec<Value>, ImagingError> {
-        let response = self.get(path, "application/dicom+json").await?;
+        let response = self.http.get(path, Some("application/dicom+json")).await?;
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(Vec::new());
         }
         let text = response
             .text()
             .await
-            .map_err(|e| ImagingError::Source(format!("{}: {e}", self.name)))?;
+            .map_err(|e| ImagingError::Source(format!("{}: {e}", self.http.name)))?;
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
         serde_json::from_str(&text).map_err(|e| {
             ImagingError::Source(format!(
                 "{}: the search answer is not DICOM JSON: {e}",
-                self.name
+                self.http.name
             ))
         })
     }
@@ -120,7 +65,11 @@ impl DicomWebSource {
     /// The Part 10 bytes of one instance, by WADO-RS (`locator` as [`locator_of`] makes it).
     pub async fn retrieve(&self, locator: &str) -> Result<Vec<u8>, ImagingError> {
         let response = self
-            .get(locator, "multipart/related; type=\"application/dicom\"")
+            .http
+            .get(
+                locator,
+                Some("multipart/related; type=\"application/dicom\""),
+            )
             .await?;
         let content_type = response
             .headers()
@@ -131,13 +80,13 @@ impl DicomWebSource {
         let body = response
             .bytes()
             .await
-            .map_err(|e| ImagingError::Source(format!("{}: {e}", self.name)))?;
+            .map_err(|e| ImagingError::Source(format!("{}: {e}", self.http.name)))?;
         first_part(&content_type, &body)
             .map(<[u8]>::to_vec)
             .ok_or_else(|| {
                 ImagingError::Source(format!(
                     "{}: a retrieve answer without a DICOM part",
-                    self.name
+                    self.http.name
                 ))
             })
     }

@@ -15,6 +15,7 @@ pub mod header;
 pub mod ingest;
 pub mod instance;
 pub mod orthanc;
+mod pacs;
 pub mod preview;
 pub mod sink;
 pub mod synth;

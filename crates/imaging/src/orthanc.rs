@@ -3,18 +3,16 @@
 //! instance for the server's `StableAge`). A study that gains instances later becomes
 //! stable again and is read again; instances already landed are skipped by UID.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use medlake_catalog::{Catalog, ImagingFile};
-use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 use tracing::{debug, info};
 use url::Url;
 
 use crate::deid::Deidentifier;
 use crate::header::read_header;
-use crate::ingest::{without_login, IngestOptions, IngestProgress, IngestReport};
+use crate::ingest::{IngestOptions, IngestProgress, IngestReport};
+use crate::pacs::PacsClient;
 use crate::sink::InstanceSink;
 use crate::ImagingError;
 
@@ -24,10 +22,7 @@ const PAGE: usize = 200;
 /// An Orthanc server's REST API.
 #[derive(Debug, Clone)]
 pub struct OrthancSource {
-    base: Url,
-    name: String,
-    client: Client,
-    login: Option<(String, String)>,
+    http: PacsClient,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,73 +59,25 @@ struct InstanceTags {
 impl OrthancSource {
     /// The server at `base` (a login in the URL wins over `login`).
     pub fn new(base: &Url, login: Option<(String, String)>) -> Result<OrthancSource, ImagingError> {
-        let login = if base.username().is_empty() {
-            login
-        } else {
-            Some((
-                base.username().to_string(),
-                base.password().unwrap_or_default().to_string(),
-            ))
-        };
-        let client = Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| ImagingError::Source(format!("HTTP client: {e}")))?;
-        let mut base = base.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
         Ok(OrthancSource {
-            name: format!("Orthanc at {}", without_login(&base)),
-            base,
-            client,
-            login,
+            http: PacsClient::new("Orthanc", base, login)?,
         })
     }
 
-    /// GET `path` (relative to the base), refusing a non-success answer with a clear reason.
-    async fn get(&self, path: &str) -> Result<reqwest::Response, ImagingError> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| ImagingError::Config(format!("{}: {e}", self.name)))?;
-        let mut request = self.client.get(url);
-        if let Some((user, password)) = &self.login {
-            request = request.basic_auth(user, Some(password));
-        }
-        let response = request.send().await.map_err(|e| {
-            ImagingError::Source(format!(
-                "{} is not answering: {}",
-                self.name,
-                root_cause(&e)
-            ))
-        })?;
-        match response.status() {
-            s if s.is_success() => Ok(response),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ImagingError::Source(format!(
-                "{} refused the login ({}): give the PACS user and password",
-                self.name,
-                response.status()
-            ))),
-            s => Err(ImagingError::Source(format!(
-                "{} answered {s} to {}",
-                self.name,
-                path.split('?').next().unwrap_or(path)
-            ))),
-        }
-    }
-
     async fn json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ImagingError> {
-        self.get(path).await?.json().await.map_err(|e| {
-            ImagingError::Source(format!("{}: unexpected answer to {}: {e}", self.name, path))
+        self.http.get(path, None).await?.json().await.map_err(|e| {
+            ImagingError::Source(format!(
+                "{}: unexpected answer to {}: {e}",
+                self.http.name, path
+            ))
         })
     }
 
     /// The Part 10 bytes of instance `id`.
     pub async fn instance_file(&self, id: &str) -> Result<Vec<u8>, ImagingError> {
-        let response = self.get(&format!("instances/{id}/file")).await?;
+        let response = self.http.get(&format!("instances/{id}/file"), None).await?;
         let bytes = response.bytes().await.map_err(|e| {
-            ImagingError::Source(format!("{}: reading instance {id}: {e}", self.name))
+            ImagingError::Source(format!("{}: reading instance {id}: {e}", self.http.name))
         })?;
         Ok(bytes.to_vec())
     }
@@ -229,13 +176,4 @@ impl OrthancSource {
         }
         Ok(())
     }
-}
-
-/// The innermost cause of an HTTP error (e.g. "Connection refused").
-pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
