@@ -97,7 +97,9 @@ function formatValue(v, unit) {
   if (v === null || v === undefined) return "–";
   if (unit === "ratio") return (v * 100).toFixed(1) + "%";
   if (unit === "CNY") return "¥" + v.toLocaleString(undefined, { maximumFractionDigits: 0 });
-  return Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 2 });
+  const n = Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 2 });
+  if (unit === "minutes") return n + (lang === "zh" ? " 分钟" : " min");
+  return n;
 }
 
 function change(now, before, caption) {
