@@ -5,7 +5,7 @@
 //! before they are retrieved.
 
 use chrono::{Local, NaiveDate};
-use medlake_catalog::{Catalog, ImagingFile};
+use medlake_catalog::Catalog;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -13,8 +13,7 @@ use tracing::info;
 use url::Url;
 
 use crate::deid::Deidentifier;
-use crate::header::read_header;
-use crate::ingest::{IngestOptions, IngestProgress, IngestReport};
+use crate::ingest::{land_object, IngestOptions, IngestProgress, IngestReport};
 use crate::pacs::PacsClient;
 use crate::sink::InstanceSink;
 use crate::ImagingError;
@@ -169,25 +168,10 @@ impl DicomWebSource {
             }
             let locator = locator_of(study, &series, &sop);
             let bytes = self.retrieve(&locator).await?;
-            report.read += 1;
-            progress.advanced(1);
-            match read_header(bytes.as_slice()) {
-                Ok(header) => {
-                    let row =
-                        deid.apply(header, bytes.len() as i64, "dicomweb", chrono::Utc::now());
-                    sink.push(row, locator);
-                }
-                Err(reason) => {
-                    let file = ImagingFile {
-                        path: locator.clone(),
-                        size: bytes.len() as i64,
-                        mtime_ns: 0,
-                    };
-                    catalog.quarantine_imaging_file(&report.source, &file, &reason.to_string())?;
-                    report.quarantined += 1;
-                    progress.quarantined(&locator, &reason.to_string());
-                }
-            }
+            let what = locator.clone();
+            land_object(
+                catalog, sink, deid, &bytes, "dicomweb", what, locator, progress, report,
+            )?;
         }
         Ok(())
     }

@@ -313,6 +313,42 @@ pub fn pseudonym_key(catalog: &Catalog) -> Result<Vec<u8>, ImagingError> {
     Ok(catalog.pseudonym_key(&fresh)?)
 }
 
+/// A PACS object fetched by a source: read its header and land it, or quarantine it under
+/// `what` (its identifier at the PACS) with the reason. Counts it as read.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn land_object(
+    catalog: &Catalog,
+    sink: &mut InstanceSink<'_>,
+    deid: &Deidentifier,
+    bytes: &[u8],
+    kind: &'static str,
+    what: String,
+    locator: String,
+    progress: &dyn IngestProgress,
+    report: &mut IngestReport,
+) -> Result<(), ImagingError> {
+    report.read += 1;
+    progress.advanced(1);
+    match crate::header::read_header(bytes) {
+        Ok(header) if header.is_dicomdir() => report.dicomdirs += 1,
+        Ok(header) => {
+            let row = deid.apply(header, bytes.len() as i64, kind, chrono::Utc::now());
+            sink.push(row, locator);
+        }
+        Err(reason) => {
+            let file = medlake_catalog::ImagingFile {
+                path: what.clone(),
+                size: bytes.len() as i64,
+                mtime_ns: 0,
+            };
+            catalog.quarantine_imaging_file(&report.source, &file, &reason.to_string())?;
+            report.quarantined += 1;
+            progress.quarantined(&what, &reason.to_string());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

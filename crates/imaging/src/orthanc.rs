@@ -3,15 +3,13 @@
 //! instance for the server's `StableAge`). A study that gains instances later becomes
 //! stable again and is read again; instances already landed are skipped by UID.
 
-use chrono::Utc;
-use medlake_catalog::{Catalog, ImagingFile};
+use medlake_catalog::Catalog;
 use serde::Deserialize;
 use tracing::{debug, info};
 use url::Url;
 
 use crate::deid::Deidentifier;
-use crate::header::read_header;
-use crate::ingest::{IngestOptions, IngestProgress, IngestReport};
+use crate::ingest::{land_object, IngestOptions, IngestProgress, IngestReport};
 use crate::pacs::PacsClient;
 use crate::sink::InstanceSink;
 use crate::ImagingError;
@@ -153,26 +151,10 @@ impl OrthancSource {
                 continue;
             }
             let bytes = self.instance_file(&entry.id).await?;
-            report.read += 1;
-            progress.advanced(1);
-            match read_header(bytes.as_slice()) {
-                Ok(header) if header.is_dicomdir() => report.dicomdirs += 1,
-                Ok(header) => {
-                    let row = deid.apply(header, bytes.len() as i64, "orthanc", Utc::now());
-                    sink.push(row, locator);
-                }
-                Err(reason) => {
-                    let what = format!("instances/{}", entry.id);
-                    let file = ImagingFile {
-                        path: what.clone(),
-                        size: bytes.len() as i64,
-                        mtime_ns: 0,
-                    };
-                    catalog.quarantine_imaging_file(&report.source, &file, &reason.to_string())?;
-                    report.quarantined += 1;
-                    progress.quarantined(&what, &reason.to_string());
-                }
-            }
+            let what = format!("instances/{}", entry.id);
+            land_object(
+                catalog, sink, deid, &bytes, "orthanc", what, locator, progress, report,
+            )?;
         }
         Ok(())
     }
